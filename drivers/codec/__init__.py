@@ -1,0 +1,1 @@
+"""Sans-IO helpers shared by device codecs: framing, checksums, number formats."""

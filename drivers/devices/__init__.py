@@ -1,0 +1,1 @@
+"""One package per device model: ``codec`` (pure), ``driver`` (wires codec to a transport)."""

@@ -1,0 +1,51 @@
+"""Value objects a driver hands to its caller: plain readings, no FHIR, no patient data."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ReadingStatus(StrEnum):
+    """How the device qualified the value."""
+
+    OK = "ok"
+    #: the device flagged the value as unreliable (e.g. a CT-80 reading in parentheses)
+    UNRELIABLE = "unreliable"
+    #: above the device's measuring range (CT-80 ``OVER``); there is no number
+    OVER_RANGE = "over-range"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReading:
+    """One quantity measured by one device.
+
+    ``quantity`` is a device-neutral name (``iop.right``); mapping it to a clinical code is the
+    daemon's job. ``device_time`` is the device's own clock, naive when the device sends no zone.
+    ``record_key`` identifies the device record the reading came from, identical when the device
+    retransmits the same record, so the daemon can derive a message id that is stable across
+    re-sends.
+    """
+
+    quantity: str
+    value: float | None
+    unit: str
+    device_time: datetime
+    record_key: str
+    status: ReadingStatus = ReadingStatus.OK
+    components: tuple[float | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Readings from one device record, plus the callbacks that answer the device.
+
+    The caller commits the readings durably and only then awaits :meth:`acknowledge`; a crash in
+    between leaves the record unacknowledged on the device, which sends it again.
+    """
+
+    readings: tuple[DeviceReading, ...]
+    device_model: str
+    acknowledge: Callable[[], Awaitable[None]] = field(repr=False)

@@ -1,0 +1,1 @@
+"""The santebus gateway daemon: config, composition root, supervision, pipeline, outbox, MQTT."""

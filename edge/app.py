@@ -1,0 +1,120 @@
+"""Composition root: the one place that names concrete transports, drivers and the MQTT adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from drivers.devices.ct80 import Ct80Driver, Ct80Stats
+from drivers.readings import Delivery
+from drivers.transport import ByteTransport, open_transport
+from edge.config import Ct80Device, EdgeConfig
+from edge.outbox import Outbox
+from edge.pipeline.ingest import DeviceIdentity, Ingest
+from edge.publish.forwarder import Forwarder, ForwarderSettings
+from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.port import Publisher, Will
+from edge.publish.topics import Topics
+from edge.supervise import DeviceHealth, supervise
+
+log = logging.getLogger(__name__)
+
+
+def mqtt_settings(config: EdgeConfig) -> MqttSettings:
+    m = config.mqtt
+    return MqttSettings(
+        host=m.host,
+        port=m.port,
+        client_id=config.client_id,
+        keepalive=m.keepalive,
+        session_expiry=m.session_expiry,
+        tls=m.tls,
+        ca_file=m.ca_file,
+        cert_file=m.cert_file,
+        key_file=m.key_file,
+        username=m.username,
+        password_file=m.password_file,
+        connect_timeout=m.connect_timeout,
+    )
+
+
+class Daemon:
+    """Wires config to components; :meth:`run` returns when SIGTERM/SIGINT arrives."""
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.topics = Topics(config.gateway.bus_id)
+        self.health: dict[str, DeviceHealth] = {}
+
+    async def run(self) -> int:
+        config = self.config
+        outbox = Outbox(config.outbox_path)
+        settings = mqtt_settings(config)
+        will = Will(self.topics.status, b'{"state":"offline"}')
+
+        def new_link() -> Publisher:
+            return PahoPublisher(settings, will)
+
+        forwarder = Forwarder(
+            outbox,
+            new_link,
+            self.topics,
+            ForwarderSettings(
+                resend_after=config.mqtt.resend_after, max_in_flight=config.mqtt.max_in_flight
+            ),
+        )
+        ingest = Ingest(outbox, self.topics, config.gateway.timezone, wake=forwarder.wake)
+        tasks = [asyncio.create_task(forwarder.run(), name="forwarder")]
+        for device_id, device in config.devices.items():
+            tasks.append(asyncio.create_task(self._device(device_id, device, ingest), name=device_id))
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "daemon started bus=%s devices=%d outbox=%s",
+            config.gateway.bus_id,
+            len(config.devices),
+            config.outbox_path,
+        )
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        crashed = [t for t in done if t is not waiter]
+        # Commits are synchronous on this loop, so cancelling at an await never splits one.
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        waiter.cancel()
+        counts = outbox.counts()
+        outbox.close()
+        for task in crashed:
+            log.error("task ended unexpectedly task=%s", task.get_name(), exc_info=task.exception())
+        log.info("daemon stopped outbox=%s", counts)
+        return 1 if crashed else 0
+
+    async def _device(self, device_id: str, device: Ct80Device, ingest: Ingest) -> None:
+        identity = DeviceIdentity(device_id, device.serial_number)
+        stats = Ct80Stats()
+        health = self.health.setdefault(device_id, DeviceHealth())
+
+        def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
+            return Ct80Driver(transport, device_id, stats=stats).deliveries()
+
+        def commit(delivery: Delivery) -> int:
+            return ingest.commit(identity, delivery)
+
+        await supervise(
+            device_id,
+            lambda: open_transport(device.transport),
+            deliveries,
+            commit,
+            reconnect_min=device.reconnect_min,
+            reconnect_max=device.reconnect_max,
+            health=health,
+        )

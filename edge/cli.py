@@ -1,0 +1,171 @@
+"""The ``santebus`` command line.
+
+Every command that takes ``--config`` also takes repeated ``--set key.path=value`` overrides.
+Config faults exit 78 (EX_CONFIG, sysexits.h) with file, key path and line. The simulator and
+reference-backend commands load :mod:`simulators` lazily: production code never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge import logs
+from edge.config import EdgeConfig
+from edge.config_loader import EX_CONFIG, ConfigError, load_config, read_toml, validate
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Gateway TOML config.",
+)
+_set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a config value (repeatable), e.g. --set mqtt.port=18830.",
+)
+
+
+def _simulation_check(data: dict[str, Any], file: str, text: str, touched: set[tuple[str, ...]]) -> None:
+    """Validate the ``[simulation]`` table with the simulators' own schema, when present."""
+    if "simulation" not in data:
+        return
+    scenario = importlib.import_module("simulators.scenario")
+    validate(scenario.SimulationConfig, data["simulation"], file, text, touched, ("simulation",))
+
+
+def _load(path: Path, overrides: tuple[str, ...], *, simulation: bool = True) -> EdgeConfig:
+    checks = [_simulation_check] if simulation else []
+    try:
+        return load_config(path, overrides, checks)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(f"config error: {issue}", err=True)
+        sys.exit(EX_CONFIG)
+
+
+@click.group()
+@click.version_option(package_name="santebus-edge")
+def main() -> None:
+    """santebus-edge: the onboard gateway of a mobile health bus."""
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_set_option
+def check_config(file: Path, overrides: tuple[str, ...]) -> None:
+    """Validate FILE; print OK or every error with file, key path and line (exit 78)."""
+    _load(file, overrides)
+    click.echo("OK")
+
+
+@main.command("run")
+@_config_option
+@_set_option
+def run(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """Run the gateway daemon until SIGTERM."""
+    config = _load(config_path, overrides)
+    logs.setup(config.gateway.log_level)
+    from edge.app import Daemon
+
+    sys.exit(asyncio.run(Daemon(config).run()))
+
+
+@main.command("simulate")
+@_config_option
+@_set_option
+@click.option("--ledger", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+def simulate(
+    config_path: Path, overrides: tuple[str, ...], ledger: Path, duration: float | None
+) -> None:
+    """Run the simulated devices the config declares, on pty pairs, writing a ground-truth ledger."""
+    config = _load(config_path, overrides)
+    logs.setup(config.gateway.log_level)
+    data, _, _ = read_toml(config_path, overrides)
+    runner = importlib.import_module("simulators.runner")
+    sys.exit(runner.main(data, ledger, duration))
+
+
+@main.group("backend", invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False))
+@_set_option
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def backend(
+    ctx: click.Context, config_path: Path | None, overrides: tuple[str, ...], db: Path | None
+) -> None:
+    """Run the reference backend: store Observations by message id, then ack them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config_path is None or db is None:
+        raise click.UsageError("backend needs --config and --db (or a subcommand)")
+    config = _load(config_path, overrides)
+    logs.setup(config.gateway.log_level)
+    service = importlib.import_module("simulators.backend.service")
+    sys.exit(service.main(config.mqtt.host, config.mqtt.port, db))
+
+
+@backend.command("export")
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
+def backend_export(db: Path) -> None:
+    """Print the stored Observations as JSON lines."""
+    store = importlib.import_module("simulators.backend.store")
+    for line in store.export_lines(db):
+        click.echo(line)
+
+
+@main.group("outbox")
+def outbox() -> None:
+    """Inspect the gateway's outbox."""
+
+
+@outbox.command("stats")
+@_config_option
+@_set_option
+def outbox_stats(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """Row counts per state, as JSON."""
+    from edge.outbox import Outbox
+
+    config = _load(config_path, overrides)
+    box = Outbox(config.outbox_path)
+    try:
+        click.echo(json.dumps(box.counts()))
+    finally:
+        box.close()
+
+
+@outbox.command("export")
+@_config_option
+@_set_option
+def outbox_export(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """Every row as a JSON line (payload decoded)."""
+    from edge.outbox import Outbox
+
+    config = _load(config_path, overrides)
+    box = Outbox(config.outbox_path)
+    try:
+        for row in box.rows():
+            item = {
+                "seq": row.seq,
+                "msg_id": row.msg_id,
+                "device": row.device,
+                "state": row.state,
+                "attempts": row.attempts,
+                "reason": row.reason,
+                "topic": row.topic,
+                "payload": json.loads(row.payload),
+            }
+            click.echo(json.dumps(item, sort_keys=True))
+    finally:
+        box.close()

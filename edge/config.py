@@ -1,0 +1,121 @@
+"""The gateway's one TOML configuration file, validated by pydantic (unknown keys are errors).
+
+Secrets are never inline: TLS keys and passwords are file paths (systemd ``LoadCredential``).
+The ``[simulation]`` table belongs to the simulators and is validated by them when selected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drivers.errors import DeviceConfigError
+from drivers.transport import validate_url
+
+_ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(_Strict):
+    bus_id: Annotated[str, Field(pattern=_ID)]
+    state_dir: Path = Path("/var/lib/santebus")
+    timezone: str = "Europe/Paris"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class MqttSection(_Strict):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    client_id: str | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    #: MQTT 5 Session Expiry Interval (s) so acks queued while we were offline survive
+    session_expiry: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    tls: bool = True
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    #: seconds without a backend ack after which a published row is sent again
+    resend_after: Annotated[float, Field(gt=0)] = 30.0
+    max_in_flight: Annotated[int, Field(ge=1, le=1000)] = 20
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> MqttSection:
+        # Fail closed: plaintext MQTT only to a broker on this machine (tests, demo).
+        if not self.tls and not _is_loopback(self.host):
+            raise ValueError(f"tls = false is only allowed for a loopback host, not {self.host!r}")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OutboxSection(_Strict):
+    path: Path | None = None
+
+
+class Ct80Device(_Strict):
+    """A CT-80 style air-puff tonometer on RS-232."""
+
+    kind: Literal["ct80"]
+    transport: str
+    serial_number: Annotated[str, Field(min_length=1, max_length=64)]
+    #: seconds between reconnect attempts grow from this ...
+    reconnect_min: Annotated[float, Field(gt=0)] = 0.5
+    #: ... up to this
+    reconnect_max: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("transport")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            validate_url(value)
+        except DeviceConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+
+# Becomes a discriminated union on ``kind`` as device families are added.
+DeviceConfig = Ct80Device
+
+
+class EdgeConfig(_Strict):
+    gateway: GatewaySection
+    mqtt: MqttSection
+    outbox: OutboxSection = OutboxSection()
+    devices: dict[Annotated[str, Field(pattern=_ID)], DeviceConfig] = {}
+    simulation: dict[str, Any] = {}
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.outbox.path or self.gateway.state_dir / "outbox.sqlite"
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"santebus-{self.gateway.bus_id}"

@@ -1,0 +1,1 @@
+"""Device readings -> Measurements -> HL7 FHIR R4 Observations -> outbox rows."""

@@ -1,0 +1,76 @@
+"""Encode a :class:`Measurement` as an HL7 FHIR R4 Observation (JSON), PHD IG style.
+
+* ``identifier``: ``urn:uuid:<message id>`` (system ``urn:ietf:rfc:3986``) - stable across
+  re-sends so the backend de-duplicates (FHIR R4 Identifier).
+* ``code``: LOINC; ``bodySite``: SNOMED CT; ``valueQuantity``: UCUM (FHIR R4 Quantity).
+* a device value with no number (CT-80 ``OVER``) has no ``valueQuantity`` but a
+  ``dataAbsentReason`` (invariant obs-6: never both).
+* a reading the device itself marks unreliable is ``status = preliminary`` with a note.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from edge.pipeline.codes import UCUM, Coding, quantity_code
+from edge.pipeline.measurement import Measurement
+
+SCHEMA = "fhir-r4-observation/1"
+_DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def _coding(c: Coding) -> dict[str, str]:
+    return {"system": c.system, "code": c.code, "display": c.display}
+
+
+def _quantity(value: float, unit: str, ucum: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": ucum}
+
+
+def _absent(text: str) -> dict[str, Any]:
+    return {"coding": [{"system": _DAR, "code": "error", "display": "Error"}], "text": text}
+
+
+def observation(m: Measurement) -> dict[str, Any]:
+    """The Observation resource as a JSON-ready dict."""
+    qc = quantity_code(m.quantity)
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{m.msg_id}"}],
+        "status": "preliminary" if m.device_status == "unreliable" else "final",
+        "category": [{"coding": [{"system": _CATEGORY, "code": "exam", "display": "Exam"}]}],
+        "code": {"coding": [_coding(qc.code)], "text": qc.code.display},
+        "effectiveDateTime": m.effective.isoformat(timespec="seconds"),
+        "device": {
+            "identifier": {"system": "urn:santebus:device", "value": m.device_id},
+            "display": f"{m.device_model} s/n {m.device_serial}",
+        },
+    }
+    if qc.body_site is not None:
+        obs["bodySite"] = {"coding": [_coding(qc.body_site)]}
+    if qc.method is not None:
+        obs["method"] = {"text": qc.method}
+    if m.value is not None:
+        obs["valueQuantity"] = _quantity(m.value, qc.unit, qc.ucum)
+    else:
+        obs["dataAbsentReason"] = _absent("OVER: above the device's measuring range")
+    if m.device_status == "unreliable":
+        obs["note"] = [{"text": "The device marked this reading as unreliable."}]
+    components = []
+    for n, part in enumerate(m.components, start=1):
+        comp: dict[str, Any] = {"code": {"coding": [_coding(qc.code)], "text": f"Reading {n}"}}
+        if part is not None:
+            comp["valueQuantity"] = _quantity(part, qc.unit, qc.ucum)
+        else:
+            comp["dataAbsentReason"] = _absent("no valid reading")
+        components.append(comp)
+    if components:
+        obs["component"] = components
+    return obs
+
+
+def encode(m: Measurement) -> bytes:
+    """Compact, key-sorted UTF-8 JSON: byte-identical for the same measurement."""
+    return json.dumps(observation(m), separators=(",", ":"), sort_keys=True).encode("utf-8")

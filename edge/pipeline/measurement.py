@@ -1,0 +1,49 @@
+"""The Measurement: a device reading made clinical (coded, time-zoned, identified)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+#: namespace of message ids (uuid5); changing it would break de-duplication at the backend
+MESSAGE_ID_NAMESPACE = uuid.UUID("6f1d3c52-3f0e-5a52-9b3a-5a4e7462e5b1")
+
+
+def message_id(device_id: str, serial_number: str, record_key: str, quantity: str) -> str:
+    """A message id stable across re-sends: same device, same record, same quantity.
+
+    Derived from device identity + the record's identity (which a retransmitted record shares)
+    + the quantity, so the backend can de-duplicate whatever path a reading took.
+    """
+    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{device_id}|{serial_number}|{record_key}|{quantity}"))
+
+
+class Measurement(BaseModel):
+    """One clinical value ready for encoding. ``value`` is None when the device gave none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    msg_id: str
+    bus_id: str
+    device_id: str
+    device_model: str
+    device_serial: str
+    quantity: str
+    value: float | None
+    unit: str
+    effective: AwareDatetime
+    device_status: Literal["ok", "unreliable", "over-range"]
+    components: tuple[float | None, ...] = ()
+
+
+def localize(device_time: datetime, zone: str) -> datetime:
+    """Attach the device's configured zone to its naive clock (aware times pass through)."""
+    from zoneinfo import ZoneInfo
+
+    if device_time.tzinfo is not None:
+        return device_time
+    # fold=0: during the autumn DST overlap the earlier instant is taken (documented limit)
+    return device_time.replace(tzinfo=ZoneInfo(zone))

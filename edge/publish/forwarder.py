@@ -1,0 +1,161 @@
+"""Forward outbox rows to the broker; delete them only on the backend's application ack.
+
+A PUBACK is not durability (a broker SIGKILL lost acknowledged messages in our measurements),
+so rows stay ``in_flight`` until the backend publishes their ids on ``.../ack`` after storing
+them, and are sent again after ``resend_after`` seconds otherwise (at-least-once delivery; the
+stable message id lets the backend de-duplicate). A PUBACK refusal (MQTT 5 reason >= 0x80)
+marks the row ``rejected`` with its reason instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.outbox import Outbox, Row
+from edge.pipeline.fhir import SCHEMA
+from edge.publish.port import LinkError, Publisher
+from edge.publish.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwarderSettings:
+    resend_after: float = 30.0
+    max_in_flight: int = 20
+    backoff_min: float = 1.0
+    backoff_max: float = 60.0
+    puback_timeout: float = 30.0
+
+
+@dataclass(slots=True)
+class ForwarderStats:
+    connects: int = 0
+    published: int = 0
+    confirmed: int = 0
+    rejected: int = 0
+
+
+class Forwarder:
+    """Runs forever: connect, drain the outbox, process acks, reconnect on failure."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        link_factory: Callable[[], Publisher],
+        topics: Topics,
+        settings: ForwarderSettings | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.link_factory = link_factory
+        self.topics = topics
+        self.settings = settings or ForwarderSettings()
+        self.stats = ForwarderStats()
+        self.wake = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        delay = self.settings.backoff_min
+        while True:
+            link = self.link_factory()  # a fresh client per attempt
+            try:
+                await link.connect()
+                self.stats.connects += 1
+                delay = self.settings.backoff_min
+                log.info("mqtt connected attempt=%d", self.stats.connects)
+                await self._session(link)
+            except LinkError as exc:
+                log.warning("mqtt link down error=%r retry_in=%.1fs", str(exc), delay)
+            finally:
+                self.connected.clear()
+                await link.close()
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.settings.backoff_max)
+
+    async def _session(self, link: Publisher) -> None:
+        await link.subscribe(self.topics.ack)
+        status = json.dumps({"state": "online"}).encode()
+        await link.publish(self.topics.status, status, retain=True)
+        requeued = self.outbox.requeue_in_flight()
+        if requeued:
+            log.info("outbox requeued in_flight=%d", requeued)
+        self.connected.set()
+        acks = asyncio.create_task(self._consume_acks(link))
+        try:
+            await self._publish_loop(link)
+        finally:
+            acks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acks
+
+    async def say_offline(self, link: Publisher) -> None:
+        """Clean shutdown: a Will is not sent on a normal DISCONNECT, so say it ourselves."""
+        await link.publish(self.topics.status, json.dumps({"state": "offline"}).encode(), retain=True)
+
+    async def _publish_loop(self, link: Publisher) -> None:
+        s = self.settings
+        while not link.state.disconnected.is_set():
+            rows = self.outbox.due(s.max_in_flight, s.resend_after)
+            if rows:
+                self.outbox.mark_sent([r.msg_id for r in rows])
+                results = await asyncio.gather(*(self._publish(link, r) for r in rows))
+                if not all(results):
+                    raise LinkError("publish failed")
+                continue
+            self.wake.clear()
+            disconnected = asyncio.ensure_future(link.state.disconnected.wait())
+            woken = asyncio.ensure_future(self.wake.wait())
+            try:
+                await asyncio.wait({disconnected, woken}, timeout=1.0, return_when="FIRST_COMPLETED")
+            finally:
+                disconnected.cancel()
+                woken.cancel()
+        raise LinkError("broker connection lost")
+
+    async def _publish(self, link: Publisher, row: Row) -> bool:
+        try:
+            outcome = await link.publish(
+                row.topic,
+                row.payload,
+                user_properties={"msg-id": row.msg_id, "schema": SCHEMA},
+                timeout=self.settings.puback_timeout,
+            )
+        except LinkError:
+            return False  # stays in_flight; re-sent after reconnect
+        self.stats.published += 1
+        if not outcome.accepted:
+            self.stats.rejected += 1
+            self.outbox.reject(row.msg_id, f"broker refused: {outcome.reason}")
+            log.error(
+                "outbox row rejected msg_id=%s device=%s reason=%r",
+                row.msg_id,
+                row.device,
+                outcome.reason,
+            )
+        return True
+
+    async def _consume_acks(self, link: Publisher) -> None:
+        while True:
+            message = await link.state.messages.get()
+            if message.topic != self.topics.ack:
+                continue
+            try:
+                ack = json.loads(message.payload)
+                stored = [str(i) for i in ack.get("stored", [])]
+                rejected = [(str(r["id"]), str(r["reason"])) for r in ack.get("rejected", [])]
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.error("backend ack unreadable topic=%s error=%r", message.topic, str(exc))
+                continue
+            deleted = self.outbox.confirm(stored)
+            self.stats.confirmed += deleted
+            for msg_id, reason in rejected:
+                self.stats.rejected += 1
+                self.outbox.reject(msg_id, f"backend refused: {reason}")
+                log.error("backend rejected msg_id=%s reason=%r", msg_id, reason)
+            log.debug("backend ack stored=%d deleted=%d", len(stored), deleted)

@@ -1,0 +1,235 @@
+"""The one paho-mqtt adapter of the daemon: MQTT 5, QoS 1, TLS that fails closed.
+
+paho runs its network loop in a thread; every callback crosses into the event loop with
+``call_soon_threadsafe``. Facts this module is built on:
+
+* QoS 1 only: paho 2.x does not surface PUBREC failures for QoS 2.
+* The PUBACK reason code (MQTT 5 section 3.4.2.1) is checked: an ACL-refused publish
+  (0x87 Not authorized) is a refusal, not a delivery.
+* ``clean_start=False`` with a Session Expiry Interval (MQTT 5 section 3.1.2.11.2), so acks
+  published while the bus was offline wait in the broker (Mosquitto 2.0.11 drops a v5 session
+  created with ``clean_start=True`` on restart).
+* A fresh client per connection attempt; paho's own reconnect is never relied on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.publish.port import (
+    InboundMessage,
+    LinkError,
+    LinkRefusedError,
+    LinkState,
+    PublishOutcome,
+    Will,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str
+    port: int
+    client_id: str
+    keepalive: int = 30
+    session_expiry: int = 7 * 24 * 3600
+    tls: bool = True
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    connect_timeout: float = 10.0
+
+
+class PahoPublisher:
+    """One MQTT 5 connection through paho-mqtt 2.x; implements the ``Publisher`` port."""
+
+    def __init__(self, settings: MqttSettings, will: Will | None = None) -> None:
+        self.settings = settings
+        self.state = LinkState()
+        self._will = will
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._pending: dict[int, asyncio.Future[PublishOutcome]] = {}
+        self._early: dict[int, PublishOutcome] = {}
+        self._subs: dict[int, asyncio.Future[None]] = {}
+        self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
+        self._client = self._make_client()
+
+    # ----------------------------------------------------------------- set-up
+
+    def _make_client(self) -> paho.Client:
+        s = self.settings
+        client = paho.Client(
+            callback_api_version=paho.CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=paho.MQTTv5,
+        )
+        client.max_queued_messages_set(0)
+        if s.tls:
+            # Fail closed: certificate and host name are always verified.
+            client.tls_set(
+                ca_certs=str(s.ca_file) if s.ca_file else None,
+                certfile=str(s.cert_file) if s.cert_file else None,
+                keyfile=str(s.key_file) if s.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            client.tls_insecure_set(False)
+        if s.username is not None:
+            password = s.password_file.read_text().strip() if s.password_file else None
+            client.username_pw_set(s.username, password)
+        if self._will is not None:
+            client.will_set(self._will.topic, self._will.payload, qos=1, retain=self._will.retain)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    async def connect(self) -> None:
+        s = self.settings
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = s.session_expiry
+        try:
+            await asyncio.to_thread(
+                self._client.connect,
+                s.host,
+                s.port,
+                keepalive=s.keepalive,
+                clean_start=False,
+                properties=props,
+            )
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise LinkError(f"cannot reach broker {s.host}:{s.port}: {exc}") from exc
+        self._client.loop_start()
+        try:
+            async with asyncio.timeout(s.connect_timeout):
+                code = await self._connected
+        except TimeoutError as exc:
+            raise LinkError(f"no CONNACK from {s.host}:{s.port} in {s.connect_timeout} s") from exc
+        if code.is_failure:
+            raise LinkRefusedError(f"broker {s.host}:{s.port} refused the connection: {code}")
+
+    async def close(self) -> None:
+        try:
+            self._client.disconnect()
+        finally:
+            await asyncio.to_thread(self._client.loop_stop)
+            self._fail_all("connection closed")
+
+    # ----------------------------------------------------------------- operations
+
+    async def subscribe(self, topic: str) -> None:
+        fut: asyncio.Future[None] = self._loop.create_future()
+        with self._lock:
+            rc, mid = self._client.subscribe(topic, qos=1)
+            if rc != paho.MQTT_ERR_SUCCESS or mid is None:
+                raise LinkError(f"subscribe {topic} failed: {paho.error_string(rc)}")
+            self._subs[mid] = fut
+        async with asyncio.timeout(self.settings.connect_timeout):
+            await fut
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        user_properties: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> PublishOutcome:
+        props = None
+        if user_properties:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.UserProperty = list(user_properties.items())
+        fut: asyncio.Future[PublishOutcome] = self._loop.create_future()
+        # The lock orders our bookkeeping with _on_publish, which may run before publish()
+        # returns its mid on a fast broker.
+        with self._lock:
+            info = self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                raise LinkError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+            early = self._early.pop(info.mid, None)
+            if early is not None:
+                fut.set_result(early)
+            else:
+                self._pending[info.mid] = fut
+        try:
+            async with asyncio.timeout(timeout):
+                return await fut
+        except TimeoutError as exc:
+            raise LinkError(f"no PUBACK for {topic} within {timeout} s") from exc
+
+    # ----------------------------------------------------------------- paho thread callbacks
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
+        self._loop.call_soon_threadsafe(_set_result, self._connected, code)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
+        log.info("mqtt disconnected reason=%s", code)
+        self._loop.call_soon_threadsafe(self.state.disconnected.set)
+        self._loop.call_soon_threadsafe(self._fail_all, f"disconnected: {code}")
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
+        outcome = PublishOutcome(accepted=not code.is_failure, reason=str(code))
+        with self._lock:
+            fut = self._pending.pop(mid, None)
+            if fut is None:
+                self._early[mid] = outcome
+                return
+        self._loop.call_soon_threadsafe(_set_result, fut, outcome)
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any) -> None:
+        with self._lock:
+            fut = self._subs.pop(mid, None)
+        if fut is None:
+            return
+        failed = [str(c) for c in codes if c.is_failure]
+        if failed:
+            self._loop.call_soon_threadsafe(
+                _set_exception, fut, LinkRefusedError(f"subscription refused: {failed}")
+            )
+        else:
+            self._loop.call_soon_threadsafe(_set_result, fut, None)
+
+    def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
+        item = InboundMessage(topic=message.topic, payload=bytes(message.payload))
+        self._loop.call_soon_threadsafe(self.state.messages.put_nowait, item)
+
+    def _fail_all(self, why: str) -> None:
+        with self._lock:
+            futures = [*self._pending.values(), *self._subs.values()]
+            self._pending.clear()
+            self._subs.clear()
+        for fut in futures:
+            _set_exception(fut, LinkError(why))
+        if not self._connected.done():
+            self._connected.set_exception(LinkError(why))
+            self._connected.exception()  # mark retrieved: nobody may be waiting
+
+
+def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()  # retrieved here; awaiting callers still get it

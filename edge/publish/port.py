@@ -1,0 +1,66 @@
+"""The ``Publisher`` port: a narrow async view of one MQTT connection (one per attempt)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class LinkError(ConnectionError):
+    """The connection failed or dropped; the forwarder makes a new one after a backoff."""
+
+
+class LinkRefusedError(LinkError):
+    """The broker refused the connection (bad credentials, not authorised): fatal-ish, logged."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    """The broker's PUBACK: ``accepted`` False carries the MQTT 5 reason (e.g. not authorised)."""
+
+    accepted: bool
+    reason: str = "Success"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass(slots=True)
+class LinkState:
+    """Signals shared between the adapter's network thread and the event loop."""
+
+    messages: asyncio.Queue[InboundMessage] = field(default_factory=asyncio.Queue)
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Publisher(Protocol):
+    """One MQTT connection. A new instance per connection attempt (aiomqtt #269, #288)."""
+
+    state: LinkState
+
+    async def connect(self) -> None: ...
+
+    async def subscribe(self, topic: str) -> None: ...
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        user_properties: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> PublishOutcome: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""A reference backend: ingest Observations, store them by message id, then acknowledge."""

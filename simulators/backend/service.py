@@ -1,0 +1,102 @@
+"""The reference backend process: subscribe, validate, store durably, then ack on ``.../ack``.
+
+This is the backend's own MQTT client (paho), separate from the gateway's adapter: it plays
+the departmental ingest. Store before ack: an id is published on ``santebus/v1/{bus}/ack`` only
+after its row is committed, and paho sends our PUBACK only after ``on_message`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from simulators.backend.store import BackendStore
+from simulators.backend.validate import InvalidPayloadError, validate
+
+log = logging.getLogger(__name__)
+
+OBS_FILTER = "santebus/v1/+/obs/+"
+
+
+class ReferenceBackend:
+    def __init__(self, host: str, port: int, store: BackendStore, client_id: str) -> None:
+        self.store = store
+        self.stored = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.client = paho.Client(
+            callback_api_version=paho.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.5, 5)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        self.client.connect_async(host, port, clean_start=False, properties=props)
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, code: Any, _p: Any) -> None:
+        log.info("backend connected reason=%s", code)
+        # Always (re)subscribe: a broker restarted without persistence has no session for us.
+        client.subscribe(OBS_FILTER, qos=1)
+
+    def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        parts = message.topic.split("/")
+        bus, device = parts[2], parts[4]
+        header = None
+        for key, value in getattr(message.properties, "UserProperty", None) or []:
+            if key == "msg-id":
+                header = value
+        ack: dict[str, list[Any]] = {"stored": [], "rejected": []}
+        try:
+            msg_id, obs = validate(message.payload, header)
+        except InvalidPayloadError as exc:
+            self.rejected += 1
+            self.store.reject(exc.msg_id, message.topic, str(exc), message.payload)
+            log.warning("backend rejected topic=%s reason=%r", message.topic, str(exc))
+            if exc.msg_id:
+                ack["rejected"].append({"id": exc.msg_id, "reason": str(exc)})
+        else:
+            if self.store.store(msg_id, bus, device, json.dumps(obs, sort_keys=True)):
+                self.stored += 1
+            else:
+                self.duplicates += 1
+            ack["stored"].append(msg_id)
+        if ack["stored"] or ack["rejected"]:
+            client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
+
+    def run_until(self, stop: threading.Event) -> None:
+        self.client.loop_start()
+        try:
+            stop.wait()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            log.info(
+                "backend stopped stored=%d duplicates=%d rejected=%d",
+                self.stored,
+                self.duplicates,
+                self.rejected,
+            )
+
+
+def main(host: str, port: int, db: Path) -> int:
+    store = BackendStore(db)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    backend = ReferenceBackend(host, port, store, client_id=f"santebus-reference-backend-{db.stem}")
+    try:
+        backend.run_until(stop)
+    finally:
+        store.close()
+    return 0

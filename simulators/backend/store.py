@@ -1,0 +1,75 @@
+"""The reference backend's SQLite store, de-duplicated by message id (the FHIR identifier)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS observations (
+    msg_id      TEXT PRIMARY KEY,
+    bus         TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    copies      INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id      TEXT,
+    topic       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    payload     BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
+"""
+
+
+class BackendStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def store(self, msg_id: str, bus: str, device: str, payload: str) -> bool:
+        """Durably store; True when new, False for a duplicate (its copy count grows)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO observations (msg_id, bus, device, payload, received_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (msg_id, bus, device, payload, time.time()),
+            )
+            if cur.rowcount == 0:
+                self._db.execute(
+                    "UPDATE observations SET copies = copies + 1 WHERE msg_id = ?", (msg_id,)
+                )
+                return False
+            return True
+
+    def reject(self, msg_id: str | None, topic: str, reason: str, payload: bytes) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO rejected (msg_id, topic, reason, payload, received_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (msg_id, topic, reason, payload, time.time()),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def export_lines(path: Path) -> Iterator[str]:
+    """Stored Observations as JSON lines, in arrival order."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        for (payload,) in db.execute("SELECT payload FROM observations ORDER BY received_at"):
+            yield json.dumps(json.loads(payload), sort_keys=True)
+    finally:
+        db.close()

@@ -1,0 +1,67 @@
+"""Structural checks the reference backend applies to each Observation before storing it.
+
+Not a full FHIR validator (the tests use ``fhir.resources`` for that); it enforces what the
+integration contract in docs/asyncapi.yaml promises: an R4 Observation with a message-id
+identifier, a coded ``code``, an effective time with offset, a device reference, and exactly one
+of ``valueQuantity`` (UCUM) or ``dataAbsentReason``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+
+class InvalidPayloadError(ValueError):
+    """The payload breaks the contract; ``msg_id`` is set when it could be read."""
+
+    def __init__(self, reason: str, msg_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.msg_id = msg_id
+
+
+def message_id(obs: dict[str, Any]) -> str | None:
+    for ident in obs.get("identifier") or []:
+        value = ident.get("value") if isinstance(ident, dict) else None
+        if ident.get("system") == "urn:ietf:rfc:3986" and str(value).startswith("urn:uuid:"):
+            return str(value).removeprefix("urn:uuid:")
+    return None
+
+
+def validate(payload: bytes, header_msg_id: str | None) -> tuple[str, dict[str, Any]]:
+    """Return ``(msg_id, observation)`` or raise :class:`InvalidPayloadError`."""
+    try:
+        obs = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidPayloadError(f"not JSON: {exc}", header_msg_id) from exc
+    if not isinstance(obs, dict) or obs.get("resourceType") != "Observation":
+        raise InvalidPayloadError("not a FHIR Observation", header_msg_id)
+    msg_id = message_id(obs)
+    if msg_id is None:
+        raise InvalidPayloadError("identifier urn:uuid missing", header_msg_id)
+    if header_msg_id is not None and header_msg_id != msg_id:
+        raise InvalidPayloadError("msg-id user property differs from identifier", msg_id)
+    if obs.get("status") not in ("final", "preliminary", "amended", "corrected", "entered-in-error"):
+        raise InvalidPayloadError(f"status {obs.get('status')!r} not allowed", msg_id)
+    codings = (obs.get("code") or {}).get("coding") or []
+    if not any(c.get("system") and c.get("code") for c in codings):
+        raise InvalidPayloadError("code has no system+code coding", msg_id)
+    try:
+        effective = datetime.fromisoformat(str(obs.get("effectiveDateTime")))
+    except ValueError as exc:
+        raise InvalidPayloadError("effectiveDateTime missing or malformed", msg_id) from exc
+    if effective.tzinfo is None:
+        raise InvalidPayloadError("effectiveDateTime has no UTC offset", msg_id)
+    if not ((obs.get("device") or {}).get("identifier") or {}).get("value"):
+        raise InvalidPayloadError("device.identifier missing", msg_id)
+    has_value, has_dar = "valueQuantity" in obs, "dataAbsentReason" in obs
+    if has_value == has_dar:
+        raise InvalidPayloadError("needs exactly one of valueQuantity, dataAbsentReason", msg_id)
+    if has_value:
+        q = obs["valueQuantity"]
+        if q.get("system") != "http://unitsofmeasure.org" or not isinstance(
+            q.get("value"), int | float
+        ):
+            raise InvalidPayloadError("valueQuantity must be a UCUM number", msg_id)
+    return msg_id, obs

@@ -1,0 +1,187 @@
+"""A simulated CT-80 style tonometer on a pty, speaking through the production codec.
+
+Patients arrive at random (Poisson, ``patients_per_hour``); each exam makes one record held in
+the device's memory until the gateway acknowledges it, and one ledger line per eye reading.
+Faults from the scenario: ``OVER`` and blank eyes, unreliable readings, line noise (a corrupted
+byte in a transmitted frame), and the cable pulled and plugged back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from drivers.codec.framing import ACK, ENQ, NAK
+from drivers.devices.ct80 import Ct80Record, EyeResult, IopValue, encode
+from simulators.ledger import Ledger
+from simulators.pty import PtyPort
+from simulators.scenario import EyeIop, TonometerScenario
+
+log = logging.getLogger(__name__)
+
+#: the LOINC codes the gateway is expected to produce; written here independently of the
+#: gateway's own mapping so the end-to-end check is a real cross-check
+LOINC = {"right": "79892-6", "left": "79893-4"}
+
+
+class SimulatedCt80:
+    """One simulated tonometer; :meth:`run` until :meth:`stop_producing`, then drain."""
+
+    def __init__(
+        self,
+        device_id: str,
+        link: Path,
+        scenario: TonometerScenario,
+        ledger: Ledger,
+        timezone: str,
+        rng: random.Random,
+    ) -> None:
+        self.device_id = device_id
+        self.scenario = scenario
+        self.ledger = ledger
+        self.zone = ZoneInfo(timezone)
+        self.rng = rng
+        self.port = PtyPort(link)
+        self.pending: deque[Ct80Record] = deque()
+        self.produced = 0
+        self.acked = 0
+        self.sent_frames = 0
+        self._producing = True
+        self._last_time: datetime | None = None
+        self._exam_no = 0
+
+    def stop_producing(self) -> None:
+        self._producing = False
+
+    # ----------------------------------------------------------------- exams
+
+    def _device_now(self) -> datetime:
+        now = datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
+        if self._last_time is not None and now <= self._last_time:
+            # a record per second at most: the device clock has one-second resolution
+            now = self._last_time + timedelta(seconds=1)
+        self._last_time = now
+        return now
+
+    def _value(self, dist: EyeIop) -> IopValue:
+        s = self.scenario
+        roll = self.rng.random()
+        if roll < s.blank_rate:
+            return IopValue("absent")
+        if roll < s.blank_rate + s.over_rate:
+            return IopValue("over")
+        mmhg = round(min(max(self.rng.gauss(dist.mean, dist.sd), 1.0), 59.0), 1)
+        unreliable = self.rng.random() < s.unreliable_rate
+        return IopValue("unreliable" if unreliable else "value", mmhg)
+
+    def _eye(self, dist: EyeIop) -> EyeResult:
+        first = self._value(dist)
+        if first.kind in ("absent", "over"):
+            return EyeResult(readings=(first, first, first), average=first)
+        readings = [first] + [
+            IopValue(first.kind, round(min(max(first.mmhg + self.rng.gauss(0, 0.8), 1.0), 59.0), 1))  # type: ignore[operator]
+            for _ in range(2)
+        ]
+        avg = round(sum(r.mmhg for r in readings if r.mmhg is not None) / 3, 1)
+        return EyeResult(readings=(readings[0], readings[1], readings[2]), average=IopValue(first.kind, avg))
+
+    def new_exam(self) -> Ct80Record:
+        self._exam_no += 1
+        record = Ct80Record(
+            model="CT-80",
+            machine_no=self.scenario.machine_no,
+            rom_version="SIM 1.0",
+            patient_id=f"{self.rng.randrange(10**12):013d}",
+            work_id=f"W{self._exam_no:012d}",
+            machine_work_id=f"{self._exam_no % 10000:04d}",
+            time=self._device_now(),
+            right=self._eye(self.scenario.right),
+            left=self._eye(self.scenario.left),
+        )
+        self.pending.append(record)
+        for side, eye in (("right", record.right), ("left", record.left)):
+            if eye.average.kind == "absent":
+                continue
+            self.produced += 1
+            self.ledger.write(
+                device=self.device_id,
+                code=LOINC[side],
+                value=eye.average.mmhg,
+                unit="mm[Hg]",
+                time=record.time.replace(tzinfo=self.zone).isoformat(),
+                status=eye.average.kind,
+            )
+        return record
+
+    async def _produce(self) -> None:
+        rate = self.scenario.patients_per_hour / 3600.0
+        while self._producing:
+            await asyncio.sleep(self.rng.expovariate(rate))
+            if self._producing:
+                self.new_exam()
+
+    # ----------------------------------------------------------------- link
+
+    def _frame(self, record: Ct80Record) -> bytes:
+        frame = bytearray(encode(record))
+        if self.rng.random() < self.scenario.noise_rate:
+            pos = self.rng.randrange(len(frame))
+            frame[pos] ^= 1 << self.rng.randrange(7)  # one flipped bit: the BCC must catch it
+        return bytes(frame)
+
+    async def _link(self) -> None:
+        s = self.scenario
+        next_unplug = time.monotonic() + s.unplug_every if s.unplug_every else float("inf")
+        self.port.plug()
+        while self._producing or self.pending:
+            if time.monotonic() >= next_unplug:
+                log.info("sim unplug device=%s for=%.1fs", self.device_id, s.unplug_for)
+                self.port.unplug()
+                await asyncio.sleep(s.unplug_for)
+                self.port.plug()
+                log.info("sim replug device=%s", self.device_id)
+                next_unplug = time.monotonic() + s.unplug_every
+            if not self.pending:
+                await self._answer(timeout=0.2)  # nothing to send: still hear ENQ
+                continue
+            if self.port.write(self._frame(self.pending[0])):
+                self.sent_frames += 1
+            reply = await self._answer(timeout=s.ack_timeout)
+            # Only an ACK naming the record in hand releases it: a late ACK for an earlier
+            # copy of the previous record must not release this one.
+            if reply == self.pending[0].machine_work_id:
+                self.pending.popleft()
+                self.acked += 1
+
+    async def _answer(self, timeout: float) -> str | None:
+        """Wait for ``ACK nnnn`` (returns nnnn), NAK or ENQ ("NAK"/"ENQ"); None on timeout."""
+        deadline = time.monotonic() + timeout
+        buf = bytearray()
+        while (left := deadline - time.monotonic()) > 0:
+            buf.extend(await self.port.read(left))
+            while buf:
+                if buf[0] == ACK:
+                    if len(buf) < 5:
+                        break
+                    work_id = bytes(buf[1:5]).decode("ascii", "replace")
+                    del buf[:5]
+                    return work_id
+                byte = buf.pop(0)
+                if byte in (NAK, ENQ):
+                    return "NAK" if byte == NAK else "ENQ"
+        return None
+
+    async def run(self) -> None:
+        producer = asyncio.create_task(self._produce())
+        try:
+            await self._link()
+        finally:
+            producer.cancel()
+            self.port.unplug()
+

@@ -1,0 +1,197 @@
+"""Running the whole stack on one machine: a real mosquitto, processes, and the accounting.
+
+Shared by ``make demo`` and the end-to-end tests, so both check delivery the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def mosquitto_binary() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise FileNotFoundError("mosquitto not found: run `make bootstrap` (apt-get install mosquitto)")
+
+
+class Process:
+    """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log: IO[bytes] = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(10)
+        self._log.close()
+        return code
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+
+class Mosquitto:
+    """A real mosquitto on a free loopback port, with its own config and persistence dir."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: Process | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {workdir}/\n"
+            "autosave_interval 1\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+
+    def start(self) -> Mosquitto:
+        self.process = Process(
+            f"mosquitto-{self.port}", [mosquitto_binary(), "-c", str(self.conf)], self.workdir
+        )
+        wait_for_port(self.port)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(10)
+
+
+def santebus(*args: str) -> list[str]:
+    """argv for the santebus CLI in this interpreter's environment."""
+    return [sys.executable, "-m", "edge", *args]
+
+
+def run_json_lines(argv: list[str]) -> list[dict[str, Any]]:
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120).stdout
+    return [__import__("json").loads(line) for line in out.splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------- accounting
+
+Key = tuple[str, str, str, float | None]
+
+
+def _key(device: str, code: str, time_iso: str, value: float | None) -> Key:
+    instant = datetime.fromisoformat(time_iso)
+    return (device, code, instant.isoformat(), None if value is None else round(float(value), 1))
+
+
+def ledger_key(entry: dict[str, Any]) -> Key:
+    return _key(entry["device"], entry["code"], entry["time"], entry["value"])
+
+
+def observation_key(obs: dict[str, Any]) -> Key:
+    code = obs["code"]["coding"][0]["code"]
+    value = (obs.get("valueQuantity") or {}).get("value")
+    return _key(obs["device"]["identifier"]["value"], code, obs["effectiveDateTime"], value)
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    produced: int
+    stored: int
+    in_outbox: int
+    rejected: int
+    unaccounted: int
+    duplicates_at_backend: int
+    unexpected_at_backend: int
+
+    def line(self) -> str:
+        return (
+            f"demo: produced {self.produced}, stored {self.stored}, in outbox {self.in_outbox},"
+            f" rejected {self.rejected}, unaccounted {self.unaccounted}"
+        )
+
+
+def account(
+    ledger: list[dict[str, Any]],
+    backend: list[dict[str, Any]],
+    outbox: list[dict[str, Any]],
+) -> Accounting:
+    """Match every ledger reading to where it ended: backend, outbox (pending) or rejected."""
+    stored = Counter(observation_key(o) for o in backend)
+    pending = Counter(observation_key(r["payload"]) for r in outbox if r["state"] != "rejected")
+    refused = Counter(observation_key(r["payload"]) for r in outbox if r["state"] == "rejected")
+    produced = Counter(ledger_key(e) for e in ledger)
+    n_stored = n_pending = n_rejected = 0
+    for key, count in produced.items():
+        here = min(count, stored[key])
+        n_stored += here
+        left = count - here
+        here = min(left, pending[key])
+        n_pending += here
+        left -= here
+        n_rejected += min(left, refused[key])
+    total = sum(produced.values())
+    return Accounting(
+        produced=total,
+        stored=n_stored,
+        in_outbox=n_pending,
+        rejected=n_rejected,
+        unaccounted=total - n_stored - n_pending - n_rejected,
+        duplicates_at_backend=sum(max(0, stored[k] - produced[k]) for k in stored if k in produced),
+        unexpected_at_backend=sum(c for k, c in stored.items() if k not in produced),
+    )

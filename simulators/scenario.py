@@ -1,0 +1,55 @@
+"""Scenario data for simulated devices: the ``[simulation]`` table of the gateway config.
+
+Declared in data (as pyvisa-sim's instruments), validated with ``extra="forbid"``; the dynamic
+values come from a seeded random generator so a scenario is reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EyeIop(_Strict):
+    """Normal distribution of a screened population's IOP for one eye (mmHg)."""
+
+    mean: Annotated[float, Field(ge=5, le=40)] = 15.5
+    sd: Annotated[float, Field(ge=0, le=15)] = 3.0
+
+
+class TonometerScenario(_Strict):
+    """A CT-80 style tonometer in a screening session."""
+
+    patients_per_hour: Annotated[float, Field(gt=0, le=36000)] = 20.0
+    right: EyeIop = EyeIop()
+    left: EyeIop = EyeIop(mean=15.2)
+    #: share of eyes whose pressure exceeds the range (``OVER``)
+    over_rate: Rate = 0.02
+    #: share of eyes not measured (blank field)
+    blank_rate: Rate = 0.03
+    #: share of single readings the device marks unreliable (parenthesised)
+    unreliable_rate: Rate = 0.05
+    #: share of transmitted frames with one corrupted byte (line noise)
+    noise_rate: Rate = 0.0
+    #: seconds the device waits for ACK before sending the record again
+    ack_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
+    #: pull the cable every N seconds (0: never) ...
+    unplug_every: Annotated[float, Field(ge=0)] = 0.0
+    #: ... for this long
+    unplug_for: Annotated[float, Field(ge=0)] = 3.0
+    baudrate: Annotated[int, Field(gt=0)] = 9600
+    machine_no: Annotated[str, Field(pattern=r"^[0-9]{2}$")] = "01"
+
+
+class SimulationConfig(_Strict):
+    seed: int = 1
+    #: once production stops, seconds allowed to deliver what the devices still hold
+    drain_timeout: Annotated[float, Field(gt=0)] = 60.0
+    devices: dict[str, TonometerScenario] = {}
