@@ -67,9 +67,11 @@ class Daemon:
             ),
         )
         ingest = Ingest(outbox, self.topics, config.gateway.timezone, wake=forwarder.wake)
-        tasks = [asyncio.create_task(forwarder.run(), name="forwarder")]
+        tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
         for device_id, device in config.devices.items():
-            tasks.append(asyncio.create_task(self._device(device_id, device, ingest), name=device_id))
+            tasks.append(
+                asyncio.create_task(self._device(device_id, device, ingest), name=device_id)
+            )
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -81,7 +83,7 @@ class Daemon:
             len(config.devices),
             config.outbox_path,
         )
-        waiter = asyncio.create_task(stop.wait())
+        waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         crashed = [t for t in done if t is not waiter]
         # Commits are synchronous on this loop, so cancelling at an await never splits one.

@@ -36,7 +36,9 @@ _set_option = click.option(
 )
 
 
-def _simulation_check(data: dict[str, Any], file: str, text: str, touched: set[tuple[str, ...]]) -> None:
+def _simulation_check(
+    data: dict[str, Any], file: str, text: str, touched: set[tuple[str, ...]]
+) -> None:
     """Validate the ``[simulation]`` table with the simulators' own schema, when present."""
     if "simulation" not in data:
         return
@@ -89,7 +91,7 @@ def run(config_path: Path, overrides: tuple[str, ...]) -> None:
 def simulate(
     config_path: Path, overrides: tuple[str, ...], ledger: Path, duration: float | None
 ) -> None:
-    """Run the simulated devices the config declares, on pty pairs, writing a ground-truth ledger."""
+    """Run the simulated devices the config declares on ptys, writing a ground-truth ledger."""
     config = _load(config_path, overrides)
     logs.setup(config.gateway.log_level)
     data, _, _ = read_toml(config_path, overrides)

@@ -45,7 +45,9 @@ class ConfigError(Exception):
 # --------------------------------------------------------------------------- locating keys
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=""")
+_KEY = re.compile(
+    r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*="""
+)
 _PART = re.compile(r"""\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*(?:\.|$)""")
 
 
@@ -78,13 +80,12 @@ def _real_path(data: Any, loc: Iterable[int | str]) -> tuple[str, ...]:
     out: list[str] = []
     node = data
     for step in loc:
-        if isinstance(node, dict) and step in node:
+        in_dict = isinstance(node, dict) and step in node
+        in_list = isinstance(node, list) and isinstance(step, int) and step < len(node)
+        if in_dict or in_list:
             node = node[step]
             out.append(str(step))
-        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-            node = node[step]
-            out.append(str(step))
-        elif isinstance(node, dict) and isinstance(step, str) and not out[-1:] == [step]:
+        elif isinstance(node, dict) and isinstance(step, str) and out[-1:] != [step]:
             out.append(step)  # a missing key: name it
             node = None
     return tuple(out)
@@ -125,16 +126,22 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[tuple
 # --------------------------------------------------------------------------- loading
 
 
-def read_toml(path: Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str, set[tuple[str, ...]]]:
+def read_toml(
+    path: Path, overrides: Sequence[str] = ()
+) -> tuple[dict[str, Any], str, set[tuple[str, ...]]]:
     """Return the raw table, the source text and the key paths set on the command line."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]) from exc
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]
+        ) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Python 3.11's TOMLDecodeError has no lineno attribute; its message has the line.
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
         raise ConfigError([ConfigIssue(str(path), line, "", f"TOML syntax: {exc}")]) from exc
     touched = apply_overrides(data, overrides)
     return data, text, touched
@@ -186,4 +193,3 @@ def load_config(
     if issues or config is None:
         raise ConfigError(issues)
     return config
-

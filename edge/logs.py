@@ -16,7 +16,9 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
         msg = record.getMessage().replace("\n", "\\n")
-        line = f"ts={ts}.{int(record.msecs):03d} level={record.levelname} logger={record.name} {msg}"
+        line = (
+            f"ts={ts}.{int(record.msecs):03d} level={record.levelname} logger={record.name} {msg}"
+        )
         if record.exc_info:
             line += " exc=" + self.formatException(record.exc_info).replace("\n", "\\n")
         return line

@@ -89,7 +89,9 @@ class SimulatedCt80:
             for _ in range(2)
         ]
         avg = round(sum(r.mmhg for r in readings if r.mmhg is not None) / 3, 1)
-        return EyeResult(readings=(readings[0], readings[1], readings[2]), average=IopValue(first.kind, avg))
+        return EyeResult(
+            readings=(readings[0], readings[1], readings[2]), average=IopValue(first.kind, avg)
+        )
 
     def new_exam(self) -> Ct80Record:
         self._exam_no += 1
@@ -184,4 +186,3 @@ class SimulatedCt80:
         finally:
             producer.cancel()
             self.port.unplug()
-

@@ -49,7 +49,9 @@ def main() -> int:
     ledger = work / "ledger.jsonl"
     db = work / "backend.sqlite"
     print(f"demo: broker on 127.0.0.1:{broker.port}, {seconds:.0f} s session, logs in {logs}")
-    backend = Process("backend", santebus("backend", "--config", str(config), "--db", str(db), *sets), logs)
+    backend = Process(
+        "backend", santebus("backend", "--config", str(config), "--db", str(db), *sets), logs
+    )
     daemon = Process("daemon", santebus("run", "--config", str(config), *sets), logs)
     sim = Process(
         "simulator",

@@ -47,7 +47,9 @@ def mosquitto_binary() -> str:
 class Process:
     """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+    ):
         self.name = name
         self.argv = argv
         self.log_path = log_dir / f"{name}.log"
@@ -120,7 +122,7 @@ class Mosquitto:
 
 
 def santebus(*args: str) -> list[str]:
-    """argv for the santebus CLI in this interpreter's environment."""
+    """Argv for the santebus CLI in this interpreter's environment."""
     return [sys.executable, "-m", "edge", *args]
 
 

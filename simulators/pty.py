@@ -68,7 +68,12 @@ class PtyPort:
             return b""
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(master, lambda: ready.done() or ready.set_result(None))
+
+        def _ready() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(master, _ready)
         try:
             async with asyncio.timeout(timeout):
                 await ready

@@ -9,6 +9,7 @@ from drivers.errors import DeviceConfigError
 
 _PARITIES = {"N", "E", "O", "M", "S"}
 _STOPBITS = {"1": 1.0, "1.5": 1.5, "2": 2.0}
+_OPTIONS = {"baudrate", "bytesize", "parity", "stopbits", "rtscts", "xonxoff", "write_timeout"}
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -49,6 +50,8 @@ def parse_serial_url(url: str) -> SerialSettings:
         )
     values: dict[str, object] = {"path": parts.path}
     for key, raw in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if key not in _OPTIONS:
+            raise DeviceConfigError(f"unknown serial URL option {key!r} in {url!r}")
         try:
             if key in ("baudrate", "bytesize"):
                 values[key] = int(raw)
@@ -58,10 +61,8 @@ def parse_serial_url(url: str) -> SerialSettings:
                 values[key] = _STOPBITS[raw]
             elif key in ("rtscts", "xonxoff"):
                 values[key] = _BOOL[raw.lower()]
-            elif key == "write_timeout":
-                values[key] = float(raw)
             else:
-                raise DeviceConfigError(f"unknown serial URL option {key!r} in {url!r}")
+                values[key] = float(raw)
         except (KeyError, ValueError) as exc:
             raise DeviceConfigError(f"bad value {raw!r} for {key} in {url!r}") from exc
     return SerialSettings(**values)  # type: ignore[arg-type]

@@ -112,8 +112,9 @@ class Outbox:
             with self._transaction():
                 before = self._db.total_changes
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO outbox (msg_id, device, kind, topic, payload, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    # ON CONFLICT(msg_id), not OR IGNORE: that would also swallow CHECK failures
+                    "INSERT INTO outbox (msg_id, device, kind, topic, payload, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING",
                     [(r.msg_id, r.device, r.kind, r.topic, r.payload, stamp) for r in rows],
                 )
                 return self._db.total_changes - before

@@ -40,9 +40,7 @@ class Ingest:
     def measurements(self, device: DeviceIdentity, delivery: Delivery) -> list[Measurement]:
         return [
             Measurement(
-                msg_id=message_id(
-                    device.device_id, device.serial_number, r.record_key, r.quantity
-                ),
+                msg_id=message_id(device.device_id, device.serial_number, r.record_key, r.quantity),
                 bus_id=self.topics.bus,
                 device_id=device.device_id,
                 device_model=delivery.device_model,

@@ -18,7 +18,9 @@ def message_id(device_id: str, serial_number: str, record_key: str, quantity: st
     Derived from device identity + the record's identity (which a retransmitted record shares)
     + the quantity, so the backend can de-duplicate whatever path a reading took.
     """
-    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{device_id}|{serial_number}|{record_key}|{quantity}"))
+    return str(
+        uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{device_id}|{serial_number}|{record_key}|{quantity}")
+    )
 
 
 class Measurement(BaseModel):

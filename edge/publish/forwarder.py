@@ -96,7 +96,9 @@ class Forwarder:
 
     async def say_offline(self, link: Publisher) -> None:
         """Clean shutdown: a Will is not sent on a normal DISCONNECT, so say it ourselves."""
-        await link.publish(self.topics.status, json.dumps({"state": "offline"}).encode(), retain=True)
+        await link.publish(
+            self.topics.status, json.dumps({"state": "offline"}).encode(), retain=True
+        )
 
     async def _publish_loop(self, link: Publisher) -> None:
         s = self.settings
@@ -112,7 +114,9 @@ class Forwarder:
             disconnected = asyncio.ensure_future(link.state.disconnected.wait())
             woken = asyncio.ensure_future(self.wake.wait())
             try:
-                await asyncio.wait({disconnected, woken}, timeout=1.0, return_when="FIRST_COMPLETED")
+                await asyncio.wait(
+                    {disconnected, woken}, timeout=1.0, return_when="FIRST_COMPLETED"
+                )
             finally:
                 disconnected.cancel()
                 woken.cancel()

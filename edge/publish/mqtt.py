@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -75,7 +76,7 @@ class PahoPublisher:
     def _make_client(self) -> paho.Client:
         s = self.settings
         client = paho.Client(
-            callback_api_version=paho.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=paho.MQTTv5,
         )
@@ -214,7 +215,7 @@ class PahoPublisher:
 
     def _fail_all(self, why: str) -> None:
         with self._lock:
-            futures = [*self._pending.values(), *self._subs.values()]
+            futures: list[asyncio.Future[Any]] = [*self._pending.values(), *self._subs.values()]
             self._pending.clear()
             self._subs.clear()
         for fut in futures:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -33,13 +34,13 @@ class ReferenceBackend:
         self.duplicates = 0
         self.rejected = 0
         self.client = paho.Client(
-            callback_api_version=paho.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv5,
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.5, 5)
+        self.client.reconnect_delay_set(1, 5)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600
         self.client.connect_async(host, port, clean_start=False, properties=props)
@@ -58,10 +59,10 @@ class ReferenceBackend:
                 header = value
         ack: dict[str, list[Any]] = {"stored": [], "rejected": []}
         try:
-            msg_id, obs = validate(message.payload, header)
+            msg_id, obs = validate(bytes(message.payload), header)
         except InvalidPayloadError as exc:
             self.rejected += 1
-            self.store.reject(exc.msg_id, message.topic, str(exc), message.payload)
+            self.store.reject(exc.msg_id, message.topic, str(exc), bytes(message.payload))
             log.warning("backend rejected topic=%s reason=%r", message.topic, str(exc))
             if exc.msg_id:
                 ack["rejected"].append({"id": exc.msg_id, "reason": str(exc)})

@@ -42,7 +42,13 @@ def validate(payload: bytes, header_msg_id: str | None) -> tuple[str, dict[str, 
         raise InvalidPayloadError("identifier urn:uuid missing", header_msg_id)
     if header_msg_id is not None and header_msg_id != msg_id:
         raise InvalidPayloadError("msg-id user property differs from identifier", msg_id)
-    if obs.get("status") not in ("final", "preliminary", "amended", "corrected", "entered-in-error"):
+    if obs.get("status") not in (
+        "final",
+        "preliminary",
+        "amended",
+        "corrected",
+        "entered-in-error",
+    ):
         raise InvalidPayloadError(f"status {obs.get('status')!r} not allowed", msg_id)
     codings = (obs.get("code") or {}).get("coding") or []
     if not any(c.get("system") and c.get("code") for c in codings):

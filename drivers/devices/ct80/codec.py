@@ -148,7 +148,7 @@ def _encode_body(record: Ct80Record) -> bytes:
             _encode_eye(record.left),
         )
     )
-    assert len(body) == BODY_LENGTH  # noqa: S101 - an invariant of the field table
+    assert len(body) == BODY_LENGTH
     return body
 
 
@@ -191,7 +191,7 @@ def _parse_body(body: bytes) -> Ct80Record:
         fields[name], offsets[name] = body[pos : pos + width], pos + 1  # +1: after STX
         pos += width
     try:
-        time = datetime.strptime(fields["time"].decode("ascii"), TIME_FORMAT)  # noqa: DTZ007
+        time = datetime.strptime(fields["time"].decode("ascii"), TIME_FORMAT)
     except ValueError:
         raise FrameError("time/date field malformed", FRAME_LENGTH, offsets["time"]) from None
 

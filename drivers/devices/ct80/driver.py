@@ -3,7 +3,8 @@
 Handshake (our extension of the CT-80 output, documented in ``codec``): the device sends a
 framed record and repeats it until the gateway answers ACK; the gateway answers NAK to a
 garbled frame (the device repeats at once) and ``ACK nnnn`` (nnnn: the record's machine work
-id) only after the caller has committed the readings. On connect the gateway sends ENQ, asking the device to repeat whatever it still holds.
+id) only after the caller has committed the readings. On connect the gateway sends ENQ,
+asking the device to repeat whatever it still holds.
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+# santebus-edge - every target bootstraps what it needs (.venv, mosquitto) on Debian 12.
+PY      ?= $(shell command -v python3.11 || command -v python3)
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+PACKAGES := edge drivers calibration simulators tests benchmarks
+
+.PHONY: all demo test bootstrap system-deps lint format typecheck imports pytest bench clean
+
+all: test
+
+bootstrap: system-deps $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps.sh
+
+$(BIN)/python:
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "santebus-edge needs Python 3.11 (Debian 12); found " + sys.version.split()[0])'
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: bootstrap
+	$(BIN)/python -m simulators.demo
+
+test: bootstrap lint typecheck imports pytest
+
+lint: bootstrap
+	$(BIN)/ruff check $(PACKAGES)
+	$(BIN)/ruff format --check $(PACKAGES)
+
+format: bootstrap
+	$(BIN)/ruff format $(PACKAGES)
+	$(BIN)/ruff check --fix $(PACKAGES)
+
+typecheck: bootstrap
+	$(BIN)/mypy
+
+imports: bootstrap
+	$(BIN)/lint-imports
+
+pytest: bootstrap
+	$(BIN)/pytest
+
+bench: bootstrap
+	$(BIN)/python benchmarks/codec_throughput.py
+
+clean:
+	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,106 @@
+"""Config validation: every fault reported with file, key path and line; exit 78."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edge.cli import main
+from edge.config_loader import EX_CONFIG, ConfigError, key_lines, load_config
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "simulated-bus.toml"
+
+BROKEN = """\
+[gateway]
+bus_id = "bus-29-01"
+state_dir = "/tmp/x"
+colour = "blue"
+
+[mqtt]
+host = "127.0.0.1"
+port = "eighteen"
+tls = false
+
+[devices.tono-1]
+kind = "ct80"
+transport = "serial://?baudrate=9600"
+serial_number = "CT80-1"
+
+[devices."tono-2"]
+kind = "ct80"
+serial_number = "CT80-2"
+"""
+
+
+def _check(path: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check-config", str(path), *extra])
+    return result.exit_code, result.output
+
+
+def test_shipped_examples_are_valid() -> None:
+    assert _check(EXAMPLE) == (0, "OK\n")
+    assert _check(EXAMPLE.parents[1] / "systemd" / "santebus.toml.example") == (0, "OK\n")
+
+
+def test_each_fault_is_reported_with_its_location_and_exit_78(tmp_path: Path) -> None:
+    cfg = tmp_path / "bus.toml"
+    cfg.write_text(BROKEN)
+    code, out = _check(cfg)
+    assert code == EX_CONFIG == 78
+    lines = out.splitlines()
+    assert f"config error: {cfg}:4: gateway.colour: unknown key" in lines
+    assert any(
+        line.startswith(f"config error: {cfg}:8: mqtt.port: Input should be a valid integer")
+        for line in lines
+    )
+    assert f"config error: {cfg}:13: devices.tono-1.transport: serial path must be absolute, got ''" in lines
+    assert f"config error: {cfg}:16: devices.tono-2.transport: Field required" in lines
+    assert len(lines) == 4
+
+
+def test_toml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[gateway]\nbus_id = "b"\nstate_dir = \n')
+    code, out = _check(cfg)
+    assert code == 78
+    assert out.startswith(f"config error: {cfg}:3: <root>: TOML syntax")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    code, out = _check(tmp_path / "nope.toml")
+    assert code == 78
+    assert "cannot read: No such file or directory" in out
+
+
+def test_overrides_change_values_and_are_blamed_on_the_command_line() -> None:
+    config = load_config(EXAMPLE, ["mqtt.port=18830", "mqtt.host=localhost", "gateway.bus_id=bus-x"])
+    assert (config.mqtt.port, config.mqtt.host, config.gateway.bus_id) == (18830, "localhost", "bus-x")
+    code, out = _check(EXAMPLE, "--set", "mqtt.port=0")
+    assert code == 78
+    assert "config error: --set: mqtt.port: Input should be greater than or equal to 1" in out
+    code, out = _check(EXAMPLE, "--set", "novalue")
+    assert (code, "expected key.path=value" in out) == (78, True)
+
+
+def test_plaintext_mqtt_is_refused_for_a_remote_broker() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, ["mqtt.host=broker.example.org"])
+    (issue,) = info.value.issues
+    assert issue.path == "mqtt"
+    assert "tls = false is only allowed for a loopback host" in issue.message
+
+
+def test_simulation_table_is_validated_by_the_simulators_schema(tmp_path: Path) -> None:
+    code, out = _check(EXAMPLE, "--set", "simulation.devices.tono-1.noise_rate=2.0")
+    assert code == 78
+    assert "simulation.devices.tono-1.noise_rate: Input should be less than or equal to 1" in out
+
+
+def test_key_lines_handles_tables_dotted_and_quoted_keys() -> None:
+    lines = key_lines('a = 1\n[t."x-1"]\nb.c = 2\n[[arr]]\nd = 3\n')
+    assert lines[("a",)] == 1
+    assert lines[("t", "x-1")] == 2
+    assert lines[("t", "x-1", "b", "c")] == 3
+    assert lines[("arr", "d")] == 5
