@@ -6,6 +6,7 @@ Shared by ``make demo`` and the end-to-end tests, so both check delivery the sam
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -101,6 +102,9 @@ class Mosquitto:
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "autosave_interval 1\n"
+            # run as whoever started us (mosquitto started as root would switch to user
+            # mosquitto, which cannot read a private temporary directory)
+            f"user {getpass.getuser()}\n"
             "log_dest stderr\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
@@ -109,7 +113,12 @@ class Mosquitto:
         self.process = Process(
             f"mosquitto-{self.port}", [mosquitto_binary(), "-c", str(self.conf)], self.workdir
         )
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port)
+        except TimeoutError as exc:
+            log = self.process.log_path.read_text(errors="replace")[-2000:]
+            self.process.stop(5)
+            raise RuntimeError(f"mosquitto did not start on port {self.port}:\n{log}") from exc
         return self
 
     def kill(self) -> None:
@@ -197,3 +206,80 @@ def account(
         duplicates_at_backend=sum(max(0, stored[k] - produced[k]) for k in stored if k in produced),
         unexpected_at_backend=sum(c for k, c in stored.items() if k not in produced),
     )
+
+
+# --------------------------------------------------------------------------- the whole stack
+
+
+class Stack:
+    """Backend, daemon and simulator as ``santebus`` processes around one broker and config.
+
+    ``overrides`` are ``--set`` values applied to every process (ports, paths, scenario).
+    """
+
+    def __init__(self, config: Path, work: Path, broker: Mosquitto, overrides: list[str]) -> None:
+        self.config = config
+        self.work = work
+        self.broker = broker
+        self.sets: list[str] = []
+        for item in [f"mqtt.port={broker.port}", f"gateway.state_dir={work / 'state'}", *overrides]:
+            self.sets += ["--set", item]
+        self.logs = work / "logs"
+        self.ledger = work / "ledger.jsonl"
+        self.db = work / "backend.sqlite"
+        self.backend: Process | None = None
+        self.daemon: Process | None = None
+        self.simulator: Process | None = None
+        self._daemon_runs = 0
+
+    def start_backend(self) -> Process:
+        argv = santebus("backend", "--config", str(self.config), "--db", str(self.db), *self.sets)
+        self.backend = Process("backend", argv, self.logs)
+        return self.backend
+
+    def start_daemon(self) -> Process:
+        self._daemon_runs += 1
+        argv = santebus("run", "--config", str(self.config), *self.sets)
+        self.daemon = Process(f"daemon-{self._daemon_runs}", argv, self.logs)
+        return self.daemon
+
+    def start_simulator(self, duration: float) -> Process:
+        argv = santebus(
+            "simulate", "--config", str(self.config), "--ledger", str(self.ledger),
+            "--duration", str(duration), *self.sets,
+        )  # fmt: skip
+        self.simulator = Process("simulator", argv, self.logs)
+        return self.simulator
+
+    def outbox_open_rows(self) -> int:
+        argv = santebus("outbox", "stats", "--config", str(self.config), *self.sets)
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+        counts = __import__("json").loads(out)
+        return int(counts["pending"]) + int(counts["in_flight"])
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Wait until the outbox holds nothing pending or in flight."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.outbox_open_rows() == 0:
+                return True
+            time.sleep(1)
+        return False
+
+    def stop(self) -> None:
+        for proc in (self.simulator, self.daemon, self.backend):
+            if proc is not None and proc.alive():
+                proc.stop()
+        self.broker.stop()
+
+    def ledger_entries(self) -> list[dict[str, Any]]:
+        from simulators.ledger import read_ledger
+
+        return read_ledger(self.ledger) if self.ledger.exists() else []
+
+    def accounting(self) -> tuple[Accounting, list[dict[str, Any]]]:
+        exported = run_json_lines(santebus("backend", "export", "--db", str(self.db)))
+        outbox = run_json_lines(
+            santebus("outbox", "export", "--config", str(self.config), *self.sets)
+        )
+        return account(self.ledger_entries(), exported, outbox), exported

@@ -55,7 +55,10 @@ def test_each_fault_is_reported_with_its_location_and_exit_78(tmp_path: Path) ->
         line.startswith(f"config error: {cfg}:8: mqtt.port: Input should be a valid integer")
         for line in lines
     )
-    assert f"config error: {cfg}:13: devices.tono-1.transport: serial path must be absolute, got ''" in lines
+    assert (
+        f"config error: {cfg}:13: devices.tono-1.transport: serial path must be absolute, got ''"
+        in lines
+    )
     assert f"config error: {cfg}:16: devices.tono-2.transport: Field required" in lines
     assert len(lines) == 4
 
@@ -75,8 +78,14 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_overrides_change_values_and_are_blamed_on_the_command_line() -> None:
-    config = load_config(EXAMPLE, ["mqtt.port=18830", "mqtt.host=localhost", "gateway.bus_id=bus-x"])
-    assert (config.mqtt.port, config.mqtt.host, config.gateway.bus_id) == (18830, "localhost", "bus-x")
+    config = load_config(
+        EXAMPLE, ["mqtt.port=18830", "mqtt.host=localhost", "gateway.bus_id=bus-x"]
+    )
+    assert (config.mqtt.port, config.mqtt.host, config.gateway.bus_id) == (
+        18830,
+        "localhost",
+        "bus-x",
+    )
     code, out = _check(EXAMPLE, "--set", "mqtt.port=0")
     assert code == 78
     assert "config error: --set: mqtt.port: Input should be greater than or equal to 1" in out

@@ -57,7 +57,11 @@ def test_observation_is_valid_fhir_with_the_contracted_fields() -> None:
     assert payload["effectiveDateTime"] == "2026-11-23T10:15:42+01:00"
     assert payload["device"]["identifier"]["value"] == "tono-1"
     assert payload["status"] == "final"
-    assert [c.get("valueQuantity", {}).get("value") for c in payload["component"]] == [15.0, 16.0, None]
+    assert [c.get("valueQuantity", {}).get("value") for c in payload["component"]] == [
+        15.0,
+        16.0,
+        None,
+    ]
     assert payload["component"][2]["dataAbsentReason"]["coding"][0]["code"] == "error"
 
 

@@ -49,7 +49,11 @@ def test_rejected_rows_are_kept_and_never_resent(box: Outbox) -> None:
     box.reject("id-1", "broker refused: Not authorized")
     assert box.due(10, resend_after=1, now=1000.0) == []
     (row,) = box.rows()
-    assert (row.state, row.reason, row.attempts) == ("rejected", "broker refused: Not authorized", 1)
+    assert (row.state, row.reason, row.attempts) == (
+        "rejected",
+        "broker refused: Not authorized",
+        1,
+    )
     box.mark_sent(["id-1"])
     assert next(box.rows()).state == "rejected"
 

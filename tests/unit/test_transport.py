@@ -89,7 +89,9 @@ def test_spy_hexdumps_both_directions(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="drivers.spy"):
         asyncio.run(scenario())
     lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("TX loop:// 0000  02 41 42 03") and "|.AB.|" in line for line in lines)
+    assert any(
+        line.startswith("TX loop:// 0000  02 41 42 03") and "|.AB.|" in line for line in lines
+    )
     assert any(line.startswith("RX loop:// 0000  02 41 42 03") for line in lines)
     assert any("may hold patient data" in line for line in lines)
 

@@ -1,0 +1,47 @@
+"""Shared fixtures: a real mosquitto per test, and a guard against leaked threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from simulators.harness import Mosquitto
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--hil", action="store_true", help="run hardware-in-the-loop tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--hil"):
+        return
+    skip = pytest.mark.skip(reason="needs real hardware: run with --hil")
+    for item in items:
+        if "hil" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real mosquitto on a free loopback port (persistence in the test's tmp dir)."""
+    mosquitto = Mosquitto(tmp_path / "broker").start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves threads behind (a paho loop not stopped, say)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not leaked, f"threads left running: {[t.name for t in leaked]}"

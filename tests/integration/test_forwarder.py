@@ -1,0 +1,180 @@
+"""Forwarder against a real mosquitto and the reference backend: ack-driven deletion, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge.outbox import NewRow, Outbox
+from edge.pipeline import fhir
+from edge.pipeline.measurement import Measurement, message_id
+from edge.publish.forwarder import Forwarder, ForwarderSettings
+from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.port import Publisher
+from edge.publish.topics import Topics
+from simulators.backend.service import ReferenceBackend
+from simulators.backend.store import BackendStore, export_lines
+from simulators.harness import Mosquitto
+
+BUS = "bus-it"
+TOPICS = Topics(BUS)
+
+
+def _obs_row(n: int) -> NewRow:
+    msg_id = message_id("tono-1", "SN", f"rec-{n}", "iop.right")
+    m = Measurement(
+        msg_id=msg_id,
+        bus_id=BUS,
+        device_id="tono-1",
+        device_model="CT-80",
+        device_serial="SN",
+        quantity="iop.right",
+        value=10.0 + n / 10,
+        unit="mmHg",
+        effective=datetime(2026, 11, 23, 9, 0, n % 60, tzinfo=ZoneInfo("Europe/Paris")),
+        device_status="ok",
+    )
+    return NewRow(msg_id, "tono-1", TOPICS.obs("tono-1"), fhir.encode(m))
+
+
+@pytest.fixture
+def backend(broker: Mosquitto, tmp_path: Path) -> Iterator[BackendStore]:
+    store = BackendStore(tmp_path / "backend.sqlite")
+    service = ReferenceBackend("127.0.0.1", broker.port, store, client_id="backend-it")
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run_until, args=(stop,))
+    thread.start()
+    yield store
+    stop.set()
+    thread.join(10)
+    store.close()
+
+
+def _link_factory(port: int) -> Callable[[], Publisher]:
+    settings = MqttSettings(host="127.0.0.1", port=port, client_id="gw-it", tls=False)
+    return lambda: PahoPublisher(settings)
+
+
+async def _run_until(forwarder: Forwarder, done: Callable[[], bool], timeout: float) -> None:
+    task = asyncio.create_task(forwarder.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_rows_are_deleted_only_after_the_backend_stored_them(
+    broker: Mosquitto, backend: BackendStore, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.add([_obs_row(n) for n in range(40)])
+    forwarder = Forwarder(
+        box, _link_factory(broker.port), TOPICS, ForwarderSettings(max_in_flight=7)
+    )
+    asyncio.run(_run_until(forwarder, lambda: not list(box.rows()), timeout=30))
+    stored = [json.loads(line) for line in export_lines(tmp_path / "backend.sqlite")]
+    assert len(stored) == 40
+    assert {o["identifier"][0]["value"] for o in stored} == {
+        f"urn:uuid:{_obs_row(n).msg_id}" for n in range(40)
+    }
+    assert forwarder.stats.confirmed == 40
+
+
+def test_a_payload_the_backend_refuses_becomes_a_rejected_row(
+    broker: Mosquitto, backend: BackendStore, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    good = _obs_row(1)
+    broken = json.loads(_obs_row(2).payload)
+    del broken["effectiveDateTime"]
+    bad = NewRow(_obs_row(2).msg_id, "tono-1", TOPICS.obs("tono-1"), json.dumps(broken).encode())
+    box.add([good, bad])
+    forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
+
+    def settled() -> bool:
+        return [r.state for r in box.rows()] == ["rejected"]
+
+    asyncio.run(_run_until(forwarder, settled, timeout=30))
+    (row,) = box.rows()
+    assert row.msg_id == bad.msg_id
+    assert row.reason == "backend refused: effectiveDateTime missing or malformed"
+
+
+def test_an_acl_refusal_is_a_rejection_not_a_delivery(tmp_path: Path) -> None:
+    """paho reports an ACL-refused QoS 1 publish as published unless the PUBACK reason is read."""
+    acl = tmp_path / "acl"
+    acl.write_text(
+        f"topic readwrite santebus/v1/{BUS}/status\ntopic readwrite santebus/v1/{BUS}/ack\n"
+    )
+    broker = Mosquitto(tmp_path / "broker")
+    broker.conf.write_text(broker.conf.read_text() + f"acl_file {acl}\n")
+    broker.start()
+    try:
+        box = Outbox(tmp_path / "outbox.sqlite")
+        box.add([_obs_row(1)])
+        forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
+        asyncio.run(_run_until(forwarder, lambda: next(box.rows()).state == "rejected", timeout=30))
+        (row,) = box.rows()
+        assert row.reason == "broker refused: Not authorized"
+        assert forwarder.stats.rejected == 1
+    finally:
+        broker.stop()
+
+
+def test_forwarder_waits_for_a_broker_that_comes_late(tmp_path: Path, backend_port: int) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.add([_obs_row(n) for n in range(5)])
+    forwarder = Forwarder(
+        box,
+        _link_factory(backend_port),
+        TOPICS,
+        ForwarderSettings(backoff_min=0.2, backoff_max=0.5),
+    )
+    late = Mosquitto(tmp_path / "late", port=backend_port)
+    store = BackendStore(tmp_path / "b.sqlite")
+    stop = threading.Event()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(forwarder.run())
+        await asyncio.sleep(1.5)  # several refused connection attempts
+        assert forwarder.stats.connects == 0
+        late.start()
+        service = ReferenceBackend("127.0.0.1", backend_port, store, client_id="late-backend")
+        thread = threading.Thread(target=service.run_until, args=(stop,))
+        thread.start()
+        try:
+            async with asyncio.timeout(30):
+                while list(box.rows()):
+                    await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join, 10)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        late.stop()
+        store.close()
+    assert forwarder.stats.connects >= 1
+
+
+@pytest.fixture
+def backend_port() -> int:
+    from simulators.harness import free_port
+
+    return free_port()
