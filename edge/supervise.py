@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -36,20 +37,27 @@ async def supervise(
     """Open, read, commit then acknowledge, forever; reconnect with jittered backoff."""
     health = health if health is not None else DeviceHealth()
     delay = reconnect_min
+    down_since: float | None = None
     while True:
         transport = make_transport()
         try:
             await transport.open()
             health.state, health.connects = "connected", health.connects + 1
-            log.info("device connected device=%s url=%s", device_id, transport.url)
-            delay = reconnect_min
+            down = "" if down_since is None else f" down_for={time.monotonic() - down_since:.1f}s"
+            log.info("device connected device=%s url=%s%s", device_id, transport.url, down)
+            delay, down_since = reconnect_min, None
             async for delivery in deliveries(transport):
                 commit(delivery)  # durable (fsync) before the device hears ACK
                 health.records += 1
                 await delivery.acknowledge()
         except TransientDeviceError as exc:
-            health.state, health.failures = "lost", health.failures + 1
-            log.warning("device lost device=%s error=%r retry_in=%.1fs", device_id, str(exc), delay)
+            health.failures += 1
+            if health.state != "lost":  # one warning per outage, not one per retry
+                log.warning("device lost device=%s error=%r", device_id, str(exc))
+                down_since = time.monotonic()
+            else:
+                log.debug("device still absent device=%s error=%r", device_id, str(exc))
+            health.state = "lost"
         except OutboxError as exc:
             health.state, health.failures = "storage-error", health.failures + 1
             # Not acknowledged: the device keeps the record and sends it again.

@@ -53,7 +53,7 @@ def main() -> int:
     print(f"demo: readings by device status: {dict(sorted(statuses.items()))}")
     if values:
         print(
-            f"demo: IOP mean {sum(values) / len(values):.1f} mmHg over {len(values)} numeric readings"
+            f"demo: IOP mean {sum(values) / len(values):.1f} mmHg, {len(values)} numeric readings"
         )
     print(
         f"demo: backend holds {len(exported)} Observations"

@@ -70,8 +70,15 @@ class Forwarder:
                 delay = self.settings.backoff_min
                 log.info("mqtt connected attempt=%d", self.stats.connects)
                 await self._session(link)
+            except asyncio.CancelledError:
+                if self.connected.is_set():  # clean shutdown: tell the backend we left
+                    with contextlib.suppress(LinkError, TimeoutError):
+                        await asyncio.wait_for(self.say_offline(link), 2.0)
+                raise
             except LinkError as exc:
                 log.warning("mqtt link down error=%r retry_in=%.1fs", str(exc), delay)
+            except Exception:  # a forwarding failure must never end the loop
+                log.exception("forwarder session failed retry_in=%.1fs", delay)
             finally:
                 self.connected.clear()
                 await link.close()

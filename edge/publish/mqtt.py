@@ -1,7 +1,11 @@
 """The one paho-mqtt adapter of the daemon: MQTT 5, QoS 1, TLS that fails closed.
 
 paho runs its network loop in a thread; every callback crosses into the event loop with
-``call_soon_threadsafe``. Facts this module is built on:
+``call_soon_threadsafe`` and all bookkeeping happens on the loop thread. No lock of ours is
+ever held while calling into paho: paho calls ``on_publish`` while holding its own message
+mutex, so a lock taken on both sides deadlocks (seen here: a silent stall after a reconnect).
+
+Facts this module is built on:
 
 * QoS 1 only: paho 2.x does not surface PUBREC failures for QoS 2.
 * The PUBACK reason code (MQTT 5 section 3.4.2.1) is checked: an ACL-refused publish
@@ -17,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +67,7 @@ class PahoPublisher:
         self.state = LinkState()
         self._will = will
         self._loop = asyncio.get_running_loop()
-        self._lock = threading.Lock()
         self._pending: dict[int, asyncio.Future[PublishOutcome]] = {}
-        self._early: dict[int, PublishOutcome] = {}
         self._subs: dict[int, asyncio.Future[None]] = {}
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
         self._client = self._make_client()
@@ -138,13 +139,17 @@ class PahoPublisher:
 
     async def subscribe(self, topic: str) -> None:
         fut: asyncio.Future[None] = self._loop.create_future()
-        with self._lock:
-            rc, mid = self._client.subscribe(topic, qos=1)
-            if rc != paho.MQTT_ERR_SUCCESS or mid is None:
-                raise LinkError(f"subscribe {topic} failed: {paho.error_string(rc)}")
-            self._subs[mid] = fut
-        async with asyncio.timeout(self.settings.connect_timeout):
-            await fut
+        rc, mid = self._client.subscribe(topic, qos=1)
+        if rc != paho.MQTT_ERR_SUCCESS or mid is None:
+            raise LinkError(f"subscribe {topic} failed: {paho.error_string(rc)}")
+        # The SUBACK callback reaches this thread via call_soon_threadsafe, i.e. after this
+        # line has run: registering the future here cannot miss it.
+        self._subs[mid] = fut
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout):
+                await fut
+        except TimeoutError as exc:
+            raise LinkError(f"no SUBACK for {topic} in {self.settings.connect_timeout} s") from exc
 
     async def publish(
         self,
@@ -160,17 +165,11 @@ class PahoPublisher:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.UserProperty = list(user_properties.items())
         fut: asyncio.Future[PublishOutcome] = self._loop.create_future()
-        # The lock orders our bookkeeping with _on_publish, which may run before publish()
-        # returns its mid on a fast broker.
-        with self._lock:
-            info = self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
-            if info.rc != paho.MQTT_ERR_SUCCESS:
-                raise LinkError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
-            early = self._early.pop(info.mid, None)
-            if early is not None:
-                fut.set_result(early)
-            else:
-                self._pending[info.mid] = fut
+        info = self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise LinkError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        # Even a PUBACK already received is resolved later, on this thread (see _on_publish).
+        self._pending[info.mid] = fut
         try:
             async with asyncio.timeout(timeout):
                 return await fut
@@ -189,35 +188,34 @@ class PahoPublisher:
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
         outcome = PublishOutcome(accepted=not code.is_failure, reason=str(code))
-        with self._lock:
-            fut = self._pending.pop(mid, None)
-            if fut is None:
-                self._early[mid] = outcome
-                return
-        self._loop.call_soon_threadsafe(_set_result, fut, outcome)
+        self._loop.call_soon_threadsafe(self._resolve_publish, mid, outcome)
+
+    def _resolve_publish(self, mid: int, outcome: PublishOutcome) -> None:
+        fut = self._pending.pop(mid, None)
+        if fut is not None:
+            _set_result(fut, outcome)
 
     def _on_subscribe(self, _c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any) -> None:
-        with self._lock:
-            fut = self._subs.pop(mid, None)
+        failed = [str(c) for c in codes if c.is_failure]
+        self._loop.call_soon_threadsafe(self._resolve_subscribe, mid, failed)
+
+    def _resolve_subscribe(self, mid: int, failed: list[str]) -> None:
+        fut = self._subs.pop(mid, None)
         if fut is None:
             return
-        failed = [str(c) for c in codes if c.is_failure]
         if failed:
-            self._loop.call_soon_threadsafe(
-                _set_exception, fut, LinkRefusedError(f"subscription refused: {failed}")
-            )
+            _set_exception(fut, LinkRefusedError(f"subscription refused: {failed}"))
         else:
-            self._loop.call_soon_threadsafe(_set_result, fut, None)
+            _set_result(fut, None)
 
     def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
         item = InboundMessage(topic=message.topic, payload=bytes(message.payload))
         self._loop.call_soon_threadsafe(self.state.messages.put_nowait, item)
 
     def _fail_all(self, why: str) -> None:
-        with self._lock:
-            futures: list[asyncio.Future[Any]] = [*self._pending.values(), *self._subs.values()]
-            self._pending.clear()
-            self._subs.clear()
+        futures: list[asyncio.Future[Any]] = [*self._pending.values(), *self._subs.values()]
+        self._pending.clear()
+        self._subs.clear()
         for fut in futures:
             _set_exception(fut, LinkError(why))
         if not self._connected.done():

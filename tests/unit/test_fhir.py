@@ -127,5 +127,5 @@ def test_ingest_maps_a_delivery_to_measurements() -> None:
 
 
 def test_unknown_quantity_is_a_clear_error() -> None:
-    with pytest.raises(KeyError, match="no clinical coding for device quantity 'bp.sys'"):
+    with pytest.raises(KeyError, match=r"no clinical coding for device quantity 'bp\.sys'"):
         fhir.encode(_measurement(quantity="bp.sys"))
