@@ -1,0 +1,1 @@
+"""Runnable benchmarks; figures are recorded in benchmarks/README.md."""

@@ -1,0 +1,78 @@
+"""CT-80 codec decode throughput and outbox commit rate (synchronous=FULL vs NORMAL).
+
+Prints figures; never asserts on time. Run: ``make bench`` or
+``.venv/bin/python benchmarks/codec_throughput.py``.
+"""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from drivers.devices.ct80 import Ct80Record, EyeResult, IopValue, decode, encode
+from edge.outbox import NewRow, Outbox
+
+
+def _record(n: int) -> Ct80Record:
+    v = IopValue("value", 10 + (n % 200) / 10)
+    return Ct80Record(
+        model="CT-80",
+        machine_no="01",
+        rom_version="BENCH",
+        patient_id=f"{n:013d}",
+        work_id=f"W{n:012d}",
+        machine_work_id=f"{n % 10000:04d}",
+        time=datetime(2026, 11, 23, 9, n // 60 % 60, n % 60),
+        right=EyeResult((v, v, v), v),
+        left=EyeResult((v, v, v), v),
+    )
+
+
+def bench_decode(count: int = 20_000) -> float:
+    stream = b"".join(encode(_record(n)) for n in range(count))
+    start = time.perf_counter()
+    pos = got = 0
+    while pos < len(stream):
+        record, consumed = decode(stream[pos : pos + 4096])
+        assert record is not None
+        pos += consumed
+        got += 1
+    elapsed = time.perf_counter() - start
+    assert got == count
+    return count / elapsed
+
+
+def bench_commits(synchronous: str, count: int = 300) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        box = Outbox(Path(tmp) / "o.sqlite")
+        box._db.execute(f"PRAGMA synchronous={synchronous}")
+        start = time.perf_counter()
+        for n in range(count):  # one transaction per record, as the daemon does
+            box.add(
+                [
+                    NewRow(f"id-{n}-r", "d", "t", b"x" * 900),
+                    NewRow(f"id-{n}-l", "d", "t", b"x" * 900),
+                ]
+            )
+        elapsed = time.perf_counter() - start
+        box.close()
+    return count / elapsed
+
+
+def main() -> None:
+    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}"
+          f" sqlite {sqlite3.sqlite_version}")  # fmt: skip
+    print(f"ct80 decode: {bench_decode():,.0f} records/s")
+    full = bench_commits("FULL")
+    normal = bench_commits("NORMAL")
+    print(f"outbox commits, synchronous=FULL:   {full:,.0f} records/s")
+    print(f"outbox commits, synchronous=NORMAL: {normal:,.0f} records/s")
+    print(f"ratio NORMAL/FULL: {normal / full:.2f} (the price of durability, same run)")
+
+
+if __name__ == "__main__":
+    main()
