@@ -64,8 +64,8 @@ def bench_commits(synchronous: str, count: int = 300) -> float:
 
 
 def main() -> None:
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}"
-          f" sqlite {sqlite3.sqlite_version}")  # fmt: skip
+    machine = f"{platform.machine()} {platform.processor()}".strip()
+    print(f"machine: {machine} python {platform.python_version()} sqlite {sqlite3.sqlite_version}")
     print(f"ct80 decode: {bench_decode():,.0f} records/s")
     full = bench_commits("FULL")
     normal = bench_commits("NORMAL")

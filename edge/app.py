@@ -90,8 +90,8 @@ class Daemon:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task  # a crashed task's exception is logged below, not re-raised here
         waiter.cancel()
         counts = outbox.counts()
         outbox.close()

@@ -132,15 +132,26 @@ def outbox() -> None:
     """Inspect the gateway's outbox."""
 
 
+def _open_outbox(path: Path) -> Any:
+    from edge.outbox import Outbox, OutboxError
+
+    if not path.exists():
+        click.echo(f"no outbox at {path} (the daemon has not run with this config)", err=True)
+        sys.exit(1)
+    try:
+        return Outbox(path, repair=False)
+    except OutboxError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @outbox.command("stats")
 @_config_option
 @_set_option
 def outbox_stats(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Row counts per state, as JSON."""
-    from edge.outbox import Outbox
-
     config = _load(config_path, overrides)
-    box = Outbox(config.outbox_path)
+    box = _open_outbox(config.outbox_path)
     try:
         click.echo(json.dumps(box.counts()))
     finally:
@@ -152,10 +163,8 @@ def outbox_stats(config_path: Path, overrides: tuple[str, ...]) -> None:
 @_set_option
 def outbox_export(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Every row as a JSON line (payload decoded)."""
-    from edge.outbox import Outbox
-
     config = _load(config_path, overrides)
-    box = Outbox(config.outbox_path)
+    box = _open_outbox(config.outbox_path)
     try:
         for row in box.rows():
             item = {

@@ -70,16 +70,17 @@ class Row:
 class Outbox:
     """The store. Use from one thread (the daemon's event loop)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, repair: bool = True) -> None:
+        """Open (creating) the outbox; ``repair=False`` (inspection tools) never moves a file."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._check_integrity()
+        self._check_integrity(repair)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
-    def _check_integrity(self) -> None:
+    def _check_integrity(self, repair: bool) -> None:
         """Move a corrupt file aside (never delete it) and start a fresh one."""
         if not self.path.exists():
             return
@@ -95,6 +96,10 @@ class Outbox:
             ok, detail = False, str(exc)
         if ok:
             return
+        if not repair:
+            raise OutboxError(
+                f"outbox {self.path} is corrupt ({detail}); the daemon will move it aside"
+            )
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(f"{self.path}{suffix}")

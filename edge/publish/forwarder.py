@@ -63,25 +63,32 @@ class Forwarder:
     async def run(self) -> None:
         delay = self.settings.backoff_min
         while True:
-            link = self.link_factory()  # a fresh client per attempt
+            link: Publisher | None = None
             try:
+                link = self.link_factory()  # a fresh client per attempt
                 await link.connect()
                 self.stats.connects += 1
                 delay = self.settings.backoff_min
                 log.info("mqtt connected attempt=%d", self.stats.connects)
                 await self._session(link)
             except asyncio.CancelledError:
-                if self.connected.is_set():  # clean shutdown: tell the backend we left
+                if (
+                    self.connected.is_set() and link is not None
+                ):  # clean shutdown: tell the backend we left
                     with contextlib.suppress(LinkError, TimeoutError):
                         await asyncio.wait_for(self.say_offline(link), 2.0)
                 raise
             except LinkError as exc:
                 log.warning("mqtt link down error=%r retry_in=%.1fs", str(exc), delay)
+            except (OSError, ValueError) as exc:
+                # e.g. an unreadable TLS key or CA file: loud, but retried (it may be fixed)
+                log.error("mqtt client cannot be set up error=%r retry_in=%.1fs", str(exc), delay)
             except Exception:  # a forwarding failure must never end the loop
                 log.exception("forwarder session failed retry_in=%.1fs", delay)
             finally:
                 self.connected.clear()
-                await link.close()
+                if link is not None:
+                    await link.close()
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.settings.backoff_max)
 

@@ -83,6 +83,13 @@ class PahoPublisher:
         )
         client.max_queued_messages_set(0)
         if s.tls:
+            _check_readable(
+                {
+                    "mqtt.ca_file": s.ca_file,
+                    "mqtt.cert_file": s.cert_file,
+                    "mqtt.key_file": s.key_file,
+                }
+            )
             # Fail closed: certificate and host name are always verified.
             client.tls_set(
                 ca_certs=str(s.ca_file) if s.ca_file else None,
@@ -93,6 +100,7 @@ class PahoPublisher:
             )
             client.tls_insecure_set(False)
         if s.username is not None:
+            _check_readable({"mqtt.password_file": s.password_file})
             password = s.password_file.read_text().strip() if s.password_file else None
             client.username_pw_set(s.username, password)
         if self._will is not None:
@@ -221,6 +229,18 @@ class PahoPublisher:
         if not self._connected.done():
             self._connected.set_exception(LinkError(why))
             self._connected.exception()  # mark retrieved: nobody may be waiting
+
+
+def _check_readable(files: dict[str, Path | None]) -> None:
+    """Name the faulty file: paho's own error is a bare ``[Errno 2] No such file``."""
+    for key, path in files.items():
+        if path is None:
+            continue
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{key} = {str(path)!r} cannot be read: {exc.strerror}") from exc
 
 
 def _set_result(fut: asyncio.Future[Any], value: Any) -> None:

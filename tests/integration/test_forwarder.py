@@ -178,3 +178,30 @@ def backend_port() -> int:
     from simulators.harness import free_port
 
     return free_port()
+
+
+def test_an_unreadable_tls_file_is_logged_and_retried_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = MqttSettings(
+        host="127.0.0.1", port=8883, client_id="gw", tls=True, ca_file=tmp_path / "missing-ca.pem"
+    )
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.add([_obs_row(1)])
+    forwarder = Forwarder(
+        box,
+        lambda: PahoPublisher(settings),
+        TOPICS,
+        ForwarderSettings(backoff_min=0.1, backoff_max=0.2),
+    )
+    calls = 0
+
+    def attempts() -> bool:
+        nonlocal calls
+        calls += 1
+        return caplog.text.count("mqtt client cannot be set up") >= 3
+
+    asyncio.run(_run_until(forwarder, attempts, timeout=10))
+    assert forwarder.stats.connects == 0
+    assert "missing-ca.pem" in caplog.text
+    assert next(box.rows()).state == "pending"  # nothing lost, nothing marked sent

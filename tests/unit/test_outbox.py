@@ -87,3 +87,14 @@ def test_check_constraint_refuses_unknown_kind(box: Outbox) -> None:
         box.add([NewRow("x", "d", "t", b"{}", kind="gossip")])
     assert list(box.rows()) == []
     assert isinstance(box._db, sqlite3.Connection)
+
+
+def test_inspection_never_moves_a_corrupt_file(tmp_path: Path) -> None:
+    from edge.outbox import OutboxError
+
+    path = tmp_path / "o.sqlite"
+    path.write_bytes(b"SQLite format 3\x00" + b"\x13" * 4000)
+    with pytest.raises(OutboxError, match="is corrupt"):
+        Outbox(path, repair=False)
+    assert path.exists()
+    assert not list(tmp_path.glob("*.corrupt-*"))
