@@ -63,11 +63,14 @@ def test_unplugged_port_garbled_frames_and_a_sigkilled_daemon_lose_nothing(stack
     stack.start_daemon()
     assert sim.wait(90) == 0, "the simulated device still holds unacknowledged records"
     assert stack.wait_drained(60)
+    assert stack.daemon is not None
+    assert stack.daemon.stop() == 0  # SIGTERM: clean stop
     stack.stop()
     _assert_nothing_lost(stack)
     daemon_logs = _logs(stack, "daemon")
     assert "device lost device=tono-1" in daemon_logs  # the unplug was seen ...
     assert "down_for=" in daemon_logs  # ... and recovered from
+    assert "daemon stopped outbox={'pending': 0, 'in_flight': 0, 'rejected': 0}" in daemon_logs
     assert "ct80 garbled frame device=tono-1 reason='BCC mismatch'" in daemon_logs
 
 
