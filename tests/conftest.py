@@ -8,6 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No deadline: CI machines are noisy, and timing is what benchmarks/ measure, not tests.
+settings.register_profile("santebus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("santebus")
 
 from simulators.harness import Mosquitto
 

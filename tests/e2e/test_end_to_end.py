@@ -31,7 +31,7 @@ def stack(tmp_path: Path, broker: Mosquitto) -> Iterator[Stack]:
             "simulation.devices.tono-1.patients_per_hour=2400",
             "simulation.devices.tono-1.unplug_every=9.0",
             "simulation.devices.tono-1.unplug_for=1.5",
-            "simulation.devices.tono-1.noise_rate=0.1",
+            "simulation.devices.tono-1.noise_rate=0.2",
             "mqtt.resend_after=3.0",
         ],
     )
@@ -71,7 +71,7 @@ def test_unplugged_port_garbled_frames_and_a_sigkilled_daemon_lose_nothing(stack
     assert "device lost device=tono-1" in daemon_logs  # the unplug was seen ...
     assert "down_for=" in daemon_logs  # ... and recovered from
     assert "daemon stopped outbox={'pending': 0, 'in_flight': 0, 'rejected': 0}" in daemon_logs
-    assert "ct80 garbled frame device=tono-1 reason='BCC mismatch'" in daemon_logs
+    assert "ct80 garbled frame device=tono-1 reason=" in daemon_logs  # noise was caught
 
 
 def test_a_broker_down_for_20_seconds_loses_nothing(stack: Stack) -> None:
