@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from simulators.harness import Mosquitto
+
 # No deadline: CI machines are noisy, and timing is what benchmarks/ measure, not tests.
 settings.register_profile("santebus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("santebus")
-
-from simulators.harness import Mosquitto
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
