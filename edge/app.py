@@ -12,7 +12,8 @@ from drivers.devices.ct80 import Ct80Driver, Ct80Stats
 from drivers.readings import Delivery
 from drivers.transport import ByteTransport, open_transport
 from edge.config import Ct80Device, EdgeConfig
-from edge.outbox import Outbox
+from edge.events import Events
+from edge.outbox import Budget, Outbox
 from edge.pipeline.ingest import DeviceIdentity, Ingest
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
@@ -51,7 +52,11 @@ class Daemon:
 
     async def run(self) -> int:
         config = self.config
-        outbox = Outbox(config.outbox_path)
+        o = config.outbox
+        outbox = Outbox(
+            config.outbox_path,
+            budget=Budget(o.max_bytes, o.reserve_bytes, o.telemetry_max_bytes, o.high_water),
+        )
         settings = mqtt_settings(config)
         will = Will(self.topics.status, b'{"state":"offline"}')
 
@@ -66,7 +71,13 @@ class Daemon:
                 resend_after=config.mqtt.resend_after, max_in_flight=config.mqtt.max_in_flight
             ),
         )
-        ingest = Ingest(outbox, self.topics, config.gateway.timezone, wake=forwarder.wake)
+        events = Events(outbox, self.topics, wake=forwarder.wake)
+        forwarder.events = events
+        if outbox.moved_aside is not None:
+            events.raise_event("outbox.corrupt", "critical", None, moved_to=str(outbox.moved_aside))
+        ingest = Ingest(
+            outbox, self.topics, config.gateway.timezone, wake=forwarder.wake, events=events
+        )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
         for device_id, device in config.devices.items():
             tasks.append(
@@ -77,6 +88,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # SIGHUP: reconnect with freshly read TLS files (certificate rotation); queued data
+        # stays in the outbox.
+        loop.add_signal_handler(signal.SIGHUP, forwarder.request_reconnect)
         log.info(
             "daemon started bus=%s devices=%d outbox=%s",
             config.gateway.bus_id,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,56 +126,6 @@ def backend_export(db: Path) -> None:
         click.echo(line)
 
 
-@main.group("outbox")
-def outbox() -> None:
-    """Inspect the gateway's outbox."""
+from edge.cli_outbox import outbox  # noqa: E402 - registered after main is defined
 
-
-def _open_outbox(path: Path) -> Any:
-    from edge.outbox import Outbox, OutboxError
-
-    if not path.exists():
-        click.echo(f"no outbox at {path} (the daemon has not run with this config)", err=True)
-        sys.exit(1)
-    try:
-        return Outbox(path, repair=False)
-    except OutboxError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-
-
-@outbox.command("stats")
-@_config_option
-@_set_option
-def outbox_stats(config_path: Path, overrides: tuple[str, ...]) -> None:
-    """Row counts per state, as JSON."""
-    config = _load(config_path, overrides)
-    box = _open_outbox(config.outbox_path)
-    try:
-        click.echo(json.dumps(box.counts()))
-    finally:
-        box.close()
-
-
-@outbox.command("export")
-@_config_option
-@_set_option
-def outbox_export(config_path: Path, overrides: tuple[str, ...]) -> None:
-    """Every row as a JSON line (payload decoded)."""
-    config = _load(config_path, overrides)
-    box = _open_outbox(config.outbox_path)
-    try:
-        for row in box.rows():
-            item = {
-                "seq": row.seq,
-                "msg_id": row.msg_id,
-                "device": row.device,
-                "state": row.state,
-                "attempts": row.attempts,
-                "reason": row.reason,
-                "topic": row.topic,
-                "payload": json.loads(row.payload),
-            }
-            click.echo(json.dumps(item, sort_keys=True))
-    finally:
-        box.close()
+main.add_command(outbox)

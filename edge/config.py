@@ -78,6 +78,14 @@ def _is_loopback(host: str) -> bool:
 
 class OutboxSection(_Strict):
     path: Path | None = None
+    #: the outbox file never grows past this, nor past the free disk space minus the reserve
+    max_bytes: Annotated[int, Field(ge=64 * 1024)] = 1 << 30
+    #: disk space kept free for the WAL and checkpoints, so deletes work on a full disk
+    reserve_bytes: Annotated[int, Field(ge=0)] = 32 << 20
+    #: telemetry and events beyond this are evicted oldest-first (clinical rows never are)
+    telemetry_max_bytes: Annotated[int, Field(ge=0)] = 64 << 20
+    #: fractions of max_bytes at which an outbox.high_water event is raised
+    high_water: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.5, 0.8, 0.95)
 
 
 class Ct80Device(_Strict):

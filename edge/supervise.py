@@ -47,8 +47,15 @@ async def supervise(
             log.info("device connected device=%s url=%s%s", device_id, transport.url, down)
             delay, down_since = reconnect_min, None
             async for delivery in deliveries(transport):
-                commit(delivery)  # durable (fsync) before the device hears ACK
-                health.records += 1
+                try:
+                    commit(delivery)  # durable (fsync) before the device hears ACK
+                except OutboxError as exc:
+                    # Not acknowledged: the device keeps the record and sends it again, by
+                    # which time space may have come back. The link itself is fine.
+                    health.state = "storage-error"
+                    log.error("record not stored device=%s error=%r", device_id, str(exc))
+                    continue
+                health.state, health.records = "connected", health.records + 1
                 await delivery.acknowledge()
         except TransientDeviceError as exc:
             health.failures += 1
@@ -58,10 +65,6 @@ async def supervise(
             else:
                 log.debug("device still absent device=%s error=%r", device_id, str(exc))
             health.state = "lost"
-        except OutboxError as exc:
-            health.state, health.failures = "storage-error", health.failures + 1
-            # Not acknowledged: the device keeps the record and sends it again.
-            log.error("record not stored device=%s error=%r", device_id, str(exc))
         except DeviceConfigError as exc:
             health.state = "misconfigured"
             log.error("device misconfigured device=%s error=%r", device_id, str(exc))

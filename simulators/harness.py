@@ -252,7 +252,7 @@ class Stack:
         return self.simulator
 
     def outbox_open_rows(self) -> int:
-        argv = santebus("outbox", "stats", "--config", str(self.config), *self.sets)
+        argv = santebus("outbox", "stats", "--json", "--config", str(self.config), *self.sets)
         out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
         counts = __import__("json").loads(out)
         return int(counts["pending"]) + int(counts["in_flight"])

@@ -1,5 +1,6 @@
 """Durable store-and-forward of outgoing messages (SQLite WAL, synchronous=FULL)."""
 
-from edge.outbox.store import NewRow, Outbox, OutboxError, Row
+from edge.outbox.model import Budget, NewRow, OutboxError, OutboxFullError, Row, Usage
+from edge.outbox.store import Outbox
 
-__all__ = ["NewRow", "Outbox", "OutboxError", "Row"]
+__all__ = ["Budget", "NewRow", "Outbox", "OutboxError", "OutboxFullError", "Row", "Usage"]

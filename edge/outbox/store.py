@@ -1,84 +1,56 @@
 """SQLite outbox: a row per outgoing message, deleted only on the backend's application ack.
 
 Durability: WAL + ``synchronous=FULL`` (with NORMAL, acknowledged commits were lost in 299 of
-300 simulated power cuts on this class of machine). A row is written in the same transaction as
-the other readings of its device record, before the device is acknowledged.
+300 simulated power cuts on this class of machine; see tests/chaos/test_power_loss.py). A row is
+written in the same transaction as the other readings of its device record, before the device
+is acknowledged.
 
 States: ``pending`` (never sent, or to re-send), ``in_flight`` (published, awaiting the backend
 ack; re-sent after ``resend_after``), ``rejected`` (refused by broker or backend; kept with its
 reason for an operator, never re-sent automatically).
+
+Space: ``PRAGMA max_page_count`` caps the file below the free disk space minus a reserve, so
+that on a full disk SQLite refuses new rows (SQLITE_FULL) while deletes, which reuse pages,
+and WAL checkpoints still have room. Clinical rows are never evicted; telemetry and event rows
+are evicted oldest-first beyond their own byte budget, with persistent counters.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from edge.outbox.model import SCHEMA, Budget, NewRow, OutboxError, OutboxFullError, Row, Usage
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    msg_id     TEXT    NOT NULL UNIQUE,
-    device     TEXT    NOT NULL,
-    kind       TEXT    NOT NULL CHECK (kind IN ('clinical', 'telemetry')),
-    topic      TEXT    NOT NULL,
-    payload    BLOB    NOT NULL,
-    state      TEXT    NOT NULL DEFAULT 'pending'
-                       CHECK (state IN ('pending', 'in_flight', 'rejected')),
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    created_at REAL    NOT NULL,
-    sent_at    REAL,
-    reason     TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_state_seq ON outbox (state, seq);
-"""
-
-
-class OutboxError(Exception):
-    """The outbox cannot store or read (disk full, I/O error)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewRow:
-    msg_id: str
-    device: str
-    topic: str
-    payload: bytes
-    kind: str = "clinical"
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    seq: int
-    msg_id: str
-    device: str
-    kind: str
-    topic: str
-    payload: bytes
-    state: str
-    attempts: int
-    created_at: float
-    sent_at: float | None
-    reason: str | None
+_COLUMNS = "seq, msg_id, device, kind, topic, payload, state, attempts, created_at, sent_at, reason"
 
 
 class Outbox:
-    """The store. Use from one thread (the daemon's event loop)."""
+    """The store. Use from one thread (the daemon's event loop); CLI tools may open it too."""
 
-    def __init__(self, path: Path, *, repair: bool = True) -> None:
-        """Open (creating) the outbox; ``repair=False`` (inspection tools) never moves a file."""
+    def __init__(self, path: Path, *, repair: bool = True, budget: Budget | None = None) -> None:
         self.path = path
+        self.budget = budget or Budget()
+        #: where a corrupt file found at start-up was moved (the caller raises the alarm)
+        self.moved_aside: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._check_integrity(repair)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA busy_timeout = 5000")  # operator CLI and daemon share the file
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute(f"PRAGMA journal_size_limit = {self.budget.reserve_bytes // 2}")
+        self._db.executescript(SCHEMA)
+        self._armed = list(self.budget.high_water)
+        self.page_budget = self._apply_page_budget()
+
+    # ----------------------------------------------------------------- start-up
 
     def _check_integrity(self, repair: bool) -> None:
         """Move a corrupt file aside (never delete it) and start a fresh one."""
@@ -105,13 +77,43 @@ class Outbox:
             src = Path(f"{self.path}{suffix}")
             if src.exists():
                 src.rename(Path(f"{aside}{suffix}"))
+        self.moved_aside = aside
         log.error("outbox corrupt path=%s detail=%r moved_to=%s", self.path, detail, aside)
+
+    def _apply_page_budget(self) -> int:
+        page_size = self._pragma("page_size")
+        pages = self._pragma("page_count")
+        free = shutil.disk_usage(self.path.parent).free
+        allowed = min(self.budget.max_bytes, pages * page_size + free - self.budget.reserve_bytes)
+        limit = max(allowed // page_size, pages)
+        self._db.execute(f"PRAGMA max_page_count = {limit}")
+        applied = self._pragma("max_page_count")
+        log.info(
+            "outbox open path=%s budget_bytes=%d disk_free_bytes=%d",
+            self.path,
+            applied * page_size,
+            free,
+        )
+        return applied
+
+    def _pragma(self, name: str) -> int:
+        value: int = self._db.execute(f"PRAGMA {name}").fetchone()[0]
+        return value
 
     def close(self) -> None:
         self._db.close()
 
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    # ----------------------------------------------------------------- writing
+
     def add(self, rows: Sequence[NewRow], now: float | None = None) -> int:
-        """Store ``rows`` in one fsync'd transaction; duplicates (same msg_id) are ignored."""
+        """Store ``rows`` in one fsync'd transaction; duplicates (same msg_id) are ignored.
+
+        Telemetry and event rows beyond their byte budget evict the oldest of their kind in the
+        same transaction. Raises :class:`OutboxFullError` when the page budget is exhausted.
+        """
         stamp = time.time() if now is None else now
         try:
             with self._transaction():
@@ -122,19 +124,46 @@ class Outbox:
                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING",
                     [(r.msg_id, r.device, r.kind, r.topic, r.payload, stamp) for r in rows],
                 )
-                return self._db.total_changes - before
+                added = self._db.total_changes - before
+                if any(r.kind != "clinical" for r in rows):
+                    self._evict()
+                return added
         except sqlite3.Error as exc:
+            if _is_full(exc):
+                usage = self.usage()
+                raise OutboxFullError(
+                    f"outbox full: {len(rows)} rows not stored in {self.path} "
+                    f"({usage.used_bytes} of {usage.budget_bytes} budget bytes used, "
+                    f"{usage.disk_free_bytes} bytes free on disk)"
+                ) from exc
             raise OutboxError(f"cannot store {len(rows)} rows in {self.path}: {exc}") from exc
 
-    def due(self, limit: int, resend_after: float, now: float | None = None) -> list[Row]:
-        """Rows to publish now, oldest first: pending ones, then in-flight ones gone stale."""
-        stamp = time.time() if now is None else now
-        cur = self._db.execute(
-            "SELECT * FROM outbox WHERE state = 'pending'"
-            " OR (state = 'in_flight' AND sent_at < ?) ORDER BY seq LIMIT ?",
-            (stamp - resend_after, limit),
+    def _evict(self) -> None:
+        """Drop the oldest telemetry/event rows beyond ``telemetry_max_bytes`` (never clinical)."""
+        total = self._db.execute(
+            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE kind != 'clinical'"
+        ).fetchone()[0]
+        excess = int(total) - self.budget.telemetry_max_bytes
+        if excess <= 0:
+            return
+        evicted = freed = 0
+        for seq, size in self._db.execute(
+            "SELECT seq, LENGTH(payload) FROM outbox WHERE kind != 'clinical' ORDER BY seq"
+        ).fetchall():
+            if freed >= excess:
+                break
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            evicted, freed = evicted + 1, freed + int(size)
+        self._bump("telemetry_evicted_rows", evicted)
+        self._bump("telemetry_evicted_bytes", freed)
+        log.warning("outbox telemetry evicted rows=%d bytes=%d", evicted, freed)
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
         )
-        return [Row(*r) for r in cur.fetchall()]
 
     def mark_sent(self, msg_ids: Sequence[str], now: float | None = None) -> None:
         stamp = time.time() if now is None else now
@@ -146,18 +175,38 @@ class Outbox:
             )
 
     def confirm(self, msg_ids: Sequence[str]) -> int:
-        """The backend stored these: delete them. Returns how many rows went."""
+        """The backend stored these: delete them. Returns how many rows went.
+
+        Deletes reuse pages inside the budget, so they work even when the disk is full.
+        """
         with self._transaction():
             before = self._db.total_changes
             self._db.executemany("DELETE FROM outbox WHERE msg_id = ?", [(m,) for m in msg_ids])
-            return self._db.total_changes - before
+            deleted = self._db.total_changes - before
+            if deleted:
+                self._bump("confirmed_rows", deleted)
+            return deleted
 
-    def reject(self, msg_id: str, reason: str) -> None:
+    def reject(self, msg_id: str, reason: str) -> bool:
         with self._transaction():
-            self._db.execute(
+            cur = self._db.execute(
                 "UPDATE outbox SET state = 'rejected', reason = ? WHERE msg_id = ?",
                 (reason, msg_id),
             )
+            if cur.rowcount:
+                self._bump("rejected_rows", 1)
+            return cur.rowcount > 0
+
+    def requeue(self, key: str) -> Row | None:
+        """Operator: send a rejected (or in-flight) row again. ``key`` is a msg_id or a seq."""
+        row = self.get(key)
+        if row is None or row.state == "pending":
+            return row
+        with self._transaction():
+            self._db.execute(
+                "UPDATE outbox SET state = 'pending', reason = NULL WHERE seq = ?", (row.seq,)
+            )
+        return self.get(key)
 
     def requeue_in_flight(self) -> int:
         """After a reconnect nothing in flight is known to have arrived: send it again."""
@@ -166,18 +215,77 @@ class Outbox:
             self._db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'in_flight'")
             return self._db.total_changes - before
 
+    # ----------------------------------------------------------------- reading
+
+    def due(self, limit: int, resend_after: float, now: float | None = None) -> list[Row]:
+        """Rows to publish now, oldest first: pending ones, then in-flight ones gone stale."""
+        stamp = time.time() if now is None else now
+        cur = self._db.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending'"
+            " OR (state = 'in_flight' AND sent_at < ?) ORDER BY seq LIMIT ?",
+            (stamp - resend_after, limit),
+        )
+        return [Row(*r) for r in cur.fetchall()]
+
+    def get(self, key: str) -> Row | None:
+        column = "seq" if key.isdigit() else "msg_id"
+        found = self._db.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE {column} = ?", (key,)
+        ).fetchone()
+        return Row(*found) if found else None
+
     def counts(self) -> dict[str, int]:
         counts = {"pending": 0, "in_flight": 0, "rejected": 0}
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
             counts[state] = n
         return counts
 
-    def rows(self) -> Iterator[Row]:
-        for r in self._db.execute("SELECT * FROM outbox ORDER BY seq"):
+    def counters(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
+
+    def usage(self) -> Usage:
+        page_size = self._pragma("page_size")
+        used = (self._pragma("page_count") - self._pragma("freelist_count")) * page_size
+        return Usage(
+            used_bytes=used,
+            budget_bytes=self.page_budget * page_size,
+            disk_free_bytes=shutil.disk_usage(self.path.parent).free,
+        )
+
+    def high_water_crossed(self) -> list[float]:
+        """Levels (fractions of the budget) crossed upward since the last call.
+
+        A level re-arms once usage falls 5 % below it; the caller raises one event per level.
+        """
+        usage = self.usage()
+        fill = usage.used_bytes / usage.budget_bytes if usage.budget_bytes else 1.0
+        crossed = [level for level in self._armed if fill >= level]
+        self._armed = sorted(
+            {level for level in self._armed if level not in crossed}
+            | {level for level in self.budget.high_water if fill < level - 0.05}
+        )
+        return crossed
+
+    def rows(self, state: str | None = None, limit: int | None = None) -> Iterator[Row]:
+        query = f"SELECT {_COLUMNS} FROM outbox"
+        args: list[object] = []
+        if state is not None:
+            query += " WHERE state = ?"
+            args.append(state)
+        query += " ORDER BY seq"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        for r in self._db.execute(query, args):
             yield Row(*r)
 
     def _transaction(self) -> _Tx:
         return _Tx(self._db)
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    # SQLITE_FULL (13): "database or disk is full" - also what max_page_count produces
+    return getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc).lower()
 
 
 class _Tx:
@@ -190,4 +298,7 @@ class _Tx:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:
+            self._db.execute("ROLLBACK")

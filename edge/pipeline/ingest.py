@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from drivers.readings import Delivery
-from edge.outbox import NewRow, Outbox
+from edge.events import Events
+from edge.outbox import NewRow, Outbox, OutboxFullError
 from edge.pipeline import fhir
 from edge.pipeline.measurement import Measurement, localize, message_id
 from edge.publish.topics import Topics
@@ -30,12 +32,19 @@ class Ingest:
     """The pipeline from delivery to outbox (validation and visit binding come next)."""
 
     def __init__(
-        self, outbox: Outbox, topics: Topics, timezone: str, wake: asyncio.Event | None = None
+        self,
+        outbox: Outbox,
+        topics: Topics,
+        timezone: str,
+        wake: asyncio.Event | None = None,
+        events: Events | None = None,
     ) -> None:
         self.outbox = outbox
         self.topics = topics
         self.timezone = timezone
         self.wake = wake
+        self.events = events
+        self._full_since: float | None = None
 
     def measurements(self, device: DeviceIdentity, delivery: Delivery) -> list[Measurement]:
         return [
@@ -66,7 +75,32 @@ class Ingest:
             )
             for m in self.measurements(device, delivery)
         ]
-        added = self.outbox.add(rows) if rows else 0
+        try:
+            added = self.outbox.add(rows) if rows else 0
+        except OutboxFullError as exc:
+            if self._full_since is None and self.events is not None:
+                self._full_since = time.monotonic()
+                self.events.raise_event("outbox.full", "critical", device.device_id, error=str(exc))
+            raise
+        if self._full_since is not None and self.events is not None:
+            self.events.raise_event(
+                "outbox.recovered",
+                "info",
+                device.device_id,
+                full_for_s=round(time.monotonic() - self._full_since, 1),
+            )
+            self._full_since = None
+        if self.events is not None:
+            for level in self.outbox.high_water_crossed():
+                usage = self.outbox.usage()
+                self.events.raise_event(
+                    "outbox.high_water",
+                    "warning",
+                    None,
+                    level=level,
+                    used_bytes=usage.used_bytes,
+                    budget_bytes=usage.budget_bytes,
+                )
         log.info(
             "record committed device=%s readings=%d new=%d", device.device_id, len(rows), added
         )

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge.events import Events
 from edge.outbox import Outbox, Row
 from edge.pipeline.fhir import SCHEMA
 from edge.publish.port import LinkError, Publisher
@@ -51,14 +52,23 @@ class Forwarder:
         link_factory: Callable[[], Publisher],
         topics: Topics,
         settings: ForwarderSettings | None = None,
+        events: Events | None = None,
     ) -> None:
         self.outbox = outbox
+        self.events = events
         self.link_factory = link_factory
         self.topics = topics
         self.settings = settings or ForwarderSettings()
         self.stats = ForwarderStats()
         self.wake = asyncio.Event()
         self.connected = asyncio.Event()
+        self._reconnect = asyncio.Event()
+
+    def request_reconnect(self) -> None:
+        """Drop the current connection and make a new one now (e.g. after SIGHUP)."""
+        log.info("mqtt reconnect requested")
+        self._reconnect.set()
+        self.wake.set()
 
     async def run(self) -> None:
         delay = self.settings.backoff_min
@@ -117,6 +127,10 @@ class Forwarder:
     async def _publish_loop(self, link: Publisher) -> None:
         s = self.settings
         while not link.state.disconnected.is_set():
+            if self._reconnect.is_set():
+                self._reconnect.clear()
+                raise LinkError("reconnect requested")
+            await self._publish_unstored_events(link)
             rows = self.outbox.due(s.max_in_flight, s.resend_after)
             if rows:
                 self.outbox.mark_sent([r.msg_id for r in rows])
@@ -135,6 +149,13 @@ class Forwarder:
                 disconnected.cancel()
                 woken.cancel()
         raise LinkError("broker connection lost")
+
+    async def _publish_unstored_events(self, link: Publisher) -> None:
+        """Events the outbox could not hold (disk full): sent directly, best effort."""
+        while self.events is not None and self.events.unstored:
+            topic, payload = self.events.unstored[0]
+            await link.publish(topic, payload, timeout=self.settings.puback_timeout)
+            self.events.unstored.popleft()
 
     async def _publish(self, link: Publisher, row: Row) -> bool:
         try:
@@ -156,6 +177,15 @@ class Forwarder:
                 row.device,
                 outcome.reason,
             )
+            if self.events is not None and row.kind != "event":
+                self.events.raise_event(
+                    "outbox.rejected",
+                    "error",
+                    row.device,
+                    msg_id=row.msg_id,
+                    by="broker",
+                    reason=outcome.reason,
+                )
         return True
 
     async def _consume_acks(self, link: Publisher) -> None:
@@ -173,7 +203,12 @@ class Forwarder:
             deleted = self.outbox.confirm(stored)
             self.stats.confirmed += deleted
             for msg_id, reason in rejected:
+                if not self.outbox.reject(msg_id, f"backend refused: {reason}"):
+                    continue  # already gone: an ack for another gateway or a stale copy
                 self.stats.rejected += 1
-                self.outbox.reject(msg_id, f"backend refused: {reason}")
                 log.error("backend rejected msg_id=%s reason=%r", msg_id, reason)
+                if self.events is not None:
+                    self.events.raise_event(
+                        "outbox.rejected", "error", None, msg_id=msg_id, by="backend", reason=reason
+                    )
             log.debug("backend ack stored=%d deleted=%d", len(stored), deleted)

@@ -14,6 +14,12 @@ Facts this module is built on:
   published while the bus was offline wait in the broker (Mosquitto 2.0.11 drops a v5 session
   created with ``clean_start=True`` on restart).
 * A fresh client per connection attempt; paho's own reconnect is never relied on.
+* TLS fails closed: TLS 1.2 minimum, server CA and host name always verified, client
+  certificate from files read at each attempt (so a rotated certificate is picked up on the
+  next connection), never a plaintext fallback.
+* Half-open links: paho only notices a dead peer after up to twice the keepalive; a watchdog
+  here drops the link when nothing at all has arrived for 1.5 x keepalive (MQTT 5 section
+  3.1.2.10: the peer must answer PINGREQ, so silence that long means the link is gone).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +77,8 @@ class PahoPublisher:
         self._pending: dict[int, asyncio.Future[PublishOutcome]] = {}
         self._subs: dict[int, asyncio.Future[None]] = {}
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
+        self._last_in = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
         self._client = self._make_client()
 
     # ----------------------------------------------------------------- set-up
@@ -83,22 +92,7 @@ class PahoPublisher:
         )
         client.max_queued_messages_set(0)
         if s.tls:
-            _check_readable(
-                {
-                    "mqtt.ca_file": s.ca_file,
-                    "mqtt.cert_file": s.cert_file,
-                    "mqtt.key_file": s.key_file,
-                }
-            )
-            # Fail closed: certificate and host name are always verified.
-            client.tls_set(
-                ca_certs=str(s.ca_file) if s.ca_file else None,
-                certfile=str(s.cert_file) if s.cert_file else None,
-                keyfile=str(s.key_file) if s.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            client.tls_insecure_set(False)
+            client.tls_set_context(tls_context(s))
         if s.username is not None:
             _check_readable({"mqtt.password_file": s.password_file})
             password = s.password_file.read_text().strip() if s.password_file else None
@@ -110,6 +104,7 @@ class PahoPublisher:
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_log = self._on_log
         return client
 
     async def connect(self) -> None:
@@ -135,8 +130,12 @@ class PahoPublisher:
             raise LinkError(f"no CONNACK from {s.host}:{s.port} in {s.connect_timeout} s") from exc
         if code.is_failure:
             raise LinkRefusedError(f"broker {s.host}:{s.port} refused the connection: {code}")
+        self._last_in = time.monotonic()
+        self._watchdog = asyncio.create_task(self._watch(), name="mqtt-keepalive-watchdog")
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         try:
             self._client.disconnect()
         finally:
@@ -186,6 +185,25 @@ class PahoPublisher:
 
     # ----------------------------------------------------------------- paho thread callbacks
 
+    async def _watch(self) -> None:
+        limit = 1.5 * self.settings.keepalive
+        while not self.state.disconnected.is_set():
+            await asyncio.sleep(min(1.0, limit / 6))
+            silent = time.monotonic() - self._last_in
+            if silent > limit:
+                log.warning(
+                    "mqtt link silent for %.1fs (keepalive %ds): dropping it",
+                    silent,
+                    self.settings.keepalive,
+                )
+                self.state.disconnected.set()
+                self._fail_all("keepalive timeout: half-open link")
+                return
+
+    def _on_log(self, _c: Any, _u: Any, _level: int, text: str) -> None:
+        if text.startswith("Received "):  # any packet from the broker proves the link alive
+            self._last_in = time.monotonic()
+
     def _on_connect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
         self._loop.call_soon_threadsafe(_set_result, self._connected, code)
 
@@ -229,6 +247,25 @@ class PahoPublisher:
         if not self._connected.done():
             self._connected.set_exception(LinkError(why))
             self._connected.exception()  # mark retrieved: nobody may be waiting
+
+
+def tls_context(s: MqttSettings) -> ssl.SSLContext:
+    """Client TLS: TLS 1.2+ (1.3 preferred by OpenSSL), CA and host name verified."""
+    _check_readable(
+        {"mqtt.ca_file": s.ca_file, "mqtt.cert_file": s.cert_file, "mqtt.key_file": s.key_file}
+    )
+    try:
+        ctx = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(s.ca_file) if s.ca_file else None
+        )
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        if s.cert_file is not None and s.key_file is not None:
+            ctx.load_cert_chain(str(s.cert_file), str(s.key_file))
+    except ssl.SSLError as exc:
+        raise ValueError(f"TLS files unusable (ca={s.ca_file}, cert={s.cert_file}): {exc}") from exc
+    return ctx
 
 
 def _check_readable(files: dict[str, Path | None]) -> None:

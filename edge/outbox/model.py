@@ -1,0 +1,78 @@
+"""Outbox value types, errors and schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id     TEXT    NOT NULL UNIQUE,
+    device     TEXT    NOT NULL,
+    kind       TEXT    NOT NULL CHECK (kind IN ('clinical', 'telemetry', 'event')),
+    topic      TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    state      TEXT    NOT NULL DEFAULT 'pending'
+                       CHECK (state IN ('pending', 'in_flight', 'rejected')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at REAL    NOT NULL,
+    sent_at    REAL,
+    reason     TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_state_seq ON outbox (state, seq);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+KINDS = ("clinical", "telemetry", "event")
+
+
+class OutboxError(Exception):
+    """The outbox cannot store or read (I/O error, corrupt file)."""
+
+
+class OutboxFullError(OutboxError):
+    """The page budget or the disk is exhausted: nothing of the refused batch was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Space rules. ``reserve_bytes`` stays free on disk for the WAL and checkpoints."""
+
+    max_bytes: int = 1 << 30
+    reserve_bytes: int = 32 << 20
+    telemetry_max_bytes: int = 64 << 20
+    high_water: tuple[float, ...] = (0.5, 0.8, 0.95)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    used_bytes: int
+    budget_bytes: int
+    disk_free_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    msg_id: str
+    device: str
+    topic: str
+    payload: bytes
+    kind: str = "clinical"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    msg_id: str
+    device: str
+    kind: str
+    topic: str
+    payload: bytes
+    state: str
+    attempts: int
+    created_at: float
+    sent_at: float | None
+    reason: str | None
