@@ -90,7 +90,8 @@ class Process:
 class Mosquitto:
     """A real mosquitto on a free loopback port, with its own config and persistence dir."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, conf: str | None = None) -> None:
+        """``conf`` replaces the default config (its listeners must include ``port``)."""
         self.workdir = workdir
         self.port = port or free_port()
         self.process: Process | None = None
@@ -108,6 +109,8 @@ class Mosquitto:
             "log_dest stderr\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
+        if conf is not None:
+            self.conf.write_text(f"user {getpass.getuser()}\n{conf}")
 
     def start(self) -> Mosquitto:
         self.process = Process(

@@ -79,6 +79,7 @@ class PahoPublisher:
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
         self._last_in = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
+        self._tls: _TrackingContext | None = None
         self._client = self._make_client()
 
     # ----------------------------------------------------------------- set-up
@@ -92,7 +93,8 @@ class PahoPublisher:
         )
         client.max_queued_messages_set(0)
         if s.tls:
-            client.tls_set_context(tls_context(s))
+            self._tls = tls_context(s)
+            client.tls_set_context(self._tls)
         if s.username is not None:
             _check_readable({"mqtt.password_file": s.password_file})
             password = s.password_file.read_text().strip() if s.password_file else None
@@ -121,6 +123,8 @@ class PahoPublisher:
                 properties=props,
             )
         except (OSError, ssl.SSLError, ValueError) as exc:
+            if self._tls is not None:
+                self._tls.close_all()
             raise LinkError(f"cannot reach broker {s.host}:{s.port}: {exc}") from exc
         self._client.loop_start()
         try:
@@ -140,6 +144,12 @@ class PahoPublisher:
             self._client.disconnect()
         finally:
             await asyncio.to_thread(self._client.loop_stop)
+            if self._tls is not None:
+                self._tls.close_all()
+            # paho 2.2 keeps its wake-up socket pair open after a failed connect and offers no
+            # public way to close it; without this each failed attempt leaks two descriptors
+            # until garbage collection (caught by the TLS tests' ResourceWarning check).
+            self._client._reset_sockets()
             self._fail_all("connection closed")
 
     # ----------------------------------------------------------------- operations
@@ -249,15 +259,39 @@ class PahoPublisher:
             self._connected.exception()  # mark retrieved: nobody may be waiting
 
 
-def tls_context(s: MqttSettings) -> ssl.SSLContext:
+class _TrackingContext(ssl.SSLContext):
+    """Remembers the sockets it wrapped, to close them after a failed attempt.
+
+    paho drops (without closing) a socket whose TLS handshake failed, which would leak a file
+    descriptor per failed attempt until garbage collection.
+    """
+
+    opened: list[ssl.SSLSocket]
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        sock = super().wrap_socket(*args, **kwargs)
+        if not hasattr(self, "opened"):
+            self.opened = []
+        self.opened.append(sock)
+        return sock
+
+    def close_all(self) -> None:
+        for sock in getattr(self, "opened", []):
+            sock.close()
+        self.opened = []
+
+
+def tls_context(s: MqttSettings) -> _TrackingContext:
     """Client TLS: TLS 1.2+ (1.3 preferred by OpenSSL), CA and host name verified."""
     _check_readable(
         {"mqtt.ca_file": s.ca_file, "mqtt.cert_file": s.cert_file, "mqtt.key_file": s.key_file}
     )
     try:
-        ctx = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=str(s.ca_file) if s.ca_file else None
-        )
+        ctx = _TrackingContext(ssl.PROTOCOL_TLS_CLIENT)
+        if s.ca_file is not None:
+            ctx.load_verify_locations(cafile=str(s.ca_file))
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED

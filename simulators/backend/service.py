@@ -28,7 +28,15 @@ OBS_FILTER = "santebus/v1/+/obs/+"
 
 
 class ReferenceBackend:
-    def __init__(self, host: str, port: int, store: BackendStore, client_id: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        store: BackendStore,
+        client_id: str,
+        tls: tuple[Path, Path, Path] | None = None,
+    ) -> None:
+        """``tls`` = (CA file, client cert, client key) for a broker that requires them."""
         self.store = store
         self.stored = 0
         self.duplicates = 0
@@ -41,6 +49,9 @@ class ReferenceBackend:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 5)
+        if tls is not None:
+            ca, cert, key = tls
+            self.client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600
         self.client.connect_async(host, port, clean_start=False, properties=props)

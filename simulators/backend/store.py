@@ -61,6 +61,9 @@ class BackendStore:
                 (msg_id, topic, reason, payload, time.time()),
             )
 
+    def stored_ids(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT msg_id FROM observations ORDER BY rowid")]
+
     def close(self) -> None:
         self._db.close()
 
