@@ -90,6 +90,8 @@ class PahoPublisher:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=paho.MQTTv5,
+            # the network thread ends when the link drops; the forwarder makes a new client
+            reconnect_on_failure=False,
         )
         client.max_queued_messages_set(0)
         if s.tls:
@@ -126,6 +128,9 @@ class PahoPublisher:
             if self._tls is not None:
                 self._tls.close_all()
             raise LinkError(f"cannot reach broker {s.host}:{s.port}: {exc}") from exc
+        # paho 2.2's loop_start() replaces the wake-up socket pair connect() made without
+        # closing it (two descriptors leaked per connection); close it first.
+        self._client._reset_sockets(sockpair_only=True)  # noqa: SLF001 - pinned paho==2.2.0
         self._client.loop_start()
         try:
             async with asyncio.timeout(s.connect_timeout):
@@ -138,19 +143,27 @@ class PahoPublisher:
         self._watchdog = asyncio.create_task(self._watch(), name="mqtt-keepalive-watchdog")
 
     async def close(self) -> None:
+        """Disconnect and release every socket, even if the caller is being cancelled."""
         if self._watchdog is not None:
             self._watchdog.cancel()
         try:
+            # Shielded and done in one worker call: a cancellation arriving mid-close must not
+            # skip the socket clean-up (it did, leaking descriptors, under test).
+            await asyncio.shield(asyncio.to_thread(self._release))
+        finally:
+            self._fail_all("connection closed")
+
+    def _release(self) -> None:
+        try:
             self._client.disconnect()
         finally:
-            await asyncio.to_thread(self._client.loop_stop)
+            self._client.loop_stop()
             if self._tls is not None:
                 self._tls.close_all()
             # paho 2.2 keeps its wake-up socket pair open after a failed connect and offers no
             # public way to close it; without this each failed attempt leaks two descriptors
             # until garbage collection (caught by the TLS tests' ResourceWarning check).
             self._client._reset_sockets()
-            self._fail_all("connection closed")
 
     # ----------------------------------------------------------------- operations
 

@@ -93,6 +93,8 @@ class ReferenceBackend:
         finally:
             self.client.disconnect()
             self.client.loop_stop()
+            # paho 2.2 leaves its wake-up socket pair open (no public close): close it here
+            self.client._reset_sockets()  # noqa: SLF001 - pinned paho==2.2.0
             log.info(
                 "backend stopped stored=%d duplicates=%d rejected=%d",
                 self.stored,
