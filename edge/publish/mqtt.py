@@ -163,7 +163,7 @@ class PahoPublisher:
             # paho 2.2 keeps its wake-up socket pair open after a failed connect and offers no
             # public way to close it; without this each failed attempt leaks two descriptors
             # until garbage collection (caught by the TLS tests' ResourceWarning check).
-            self._client._reset_sockets()
+            self._client._reset_sockets()  # noqa: SLF001 - pinned paho==2.2.0
 
     # ----------------------------------------------------------------- operations
 
