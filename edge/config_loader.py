@@ -76,18 +76,23 @@ def _locate(lines: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int 
 
 
 def _real_path(data: Any, loc: Iterable[int | str]) -> tuple[str, ...]:
-    """Drop pydantic's union tags from ``loc``: keep only steps that exist in the data."""
+    """Map pydantic's ``loc`` onto keys of the TOML document.
+
+    pydantic adds steps that are not keys: the discriminator tag of a union member (the
+    device's ``kind``) and ``[key]`` for an error in a table's key itself. Those are dropped;
+    a step that is missing from the data (a required key) is kept, as are the steps below it.
+    """
     out: list[str] = []
     node = data
     for step in loc:
+        if step == "[key]":
+            continue
+        if isinstance(node, dict) and step not in node and step == node.get("kind"):
+            continue  # union tag
         in_dict = isinstance(node, dict) and step in node
         in_list = isinstance(node, list) and isinstance(step, int) and step < len(node)
-        if in_dict or in_list:
-            node = node[step]
-            out.append(str(step))
-        elif isinstance(node, dict) and isinstance(step, str) and out[-1:] != [step]:
-            out.append(step)  # a missing key: name it
-            node = None
+        node = node[step] if in_dict or in_list else None
+        out.append(str(step))
     return tuple(out)
 
 
@@ -163,8 +168,15 @@ def validate(
         issues = []
         for err in exc.errors(include_url=False):
             path = prefix + _real_path(data, err["loc"])
-            line = None if path in touched else _locate(lines, path)
-            source = "--set" if path in touched else file
+            # an error at, above or below a key set on the command line is the command line's
+            blamed = (
+                any(path[: len(t)] == t or t[: len(path)] == path for t in touched if path and t)
+                or (  # a table the command line created, e.g. --set devices.new.kind=ct80
+                    path[:-1] not in lines and any(t[: len(path) - 1] == path[:-1] for t in touched)
+                )
+            )
+            line = None if blamed else _locate(lines, path)
+            source = "--set" if blamed else file
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key"

@@ -69,6 +69,9 @@ async def supervise(
             health.state = "misconfigured"
             log.error("device misconfigured device=%s error=%r", device_id, str(exc))
             delay = reconnect_max
+        except Exception:  # one device's bug must not stop the others or the daemon
+            health.state, health.failures = "failed", health.failures + 1
+            log.exception("device task failed device=%s retry_in=%.1fs", device_id, delay)
         finally:
             await transport.close()
         await asyncio.sleep(delay * random.uniform(0.8, 1.2))

@@ -11,7 +11,7 @@ import asyncio
 
 import serial
 
-from drivers.errors import TransientDeviceError
+from drivers.errors import DeviceConfigError, TransientDeviceError
 from drivers.transport.base import ByteTransport
 from drivers.transport.settings import SerialSettings
 
@@ -41,6 +41,8 @@ class SerialTransport(ByteTransport):
             )
         except (serial.SerialException, OSError) as exc:
             raise TransientDeviceError(f"cannot open {s.path}: {exc}") from exc
+        except ValueError as exc:  # pyserial's verdict on a line setting
+            raise DeviceConfigError(f"{s.path}: {exc}") from exc
         self._port = port
 
     async def _close(self) -> None:

@@ -35,6 +35,8 @@ class SerialSettings:
             raise DeviceConfigError(f"bytesize must be 5..8, got {self.bytesize}")
         if self.parity not in _PARITIES:
             raise DeviceConfigError(f"parity must be one of N,E,O,M,S, got {self.parity!r}")
+        if self.write_timeout < 0:
+            raise DeviceConfigError(f"write_timeout must be >= 0, got {self.write_timeout}")
         if self.stopbits not in _STOPBITS.values():
             raise DeviceConfigError(f"stopbits must be 1, 1.5 or 2, got {self.stopbits}")
 

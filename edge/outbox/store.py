@@ -17,18 +17,35 @@ are evicted oldest-first beyond their own byte budget, with persistent counters.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from edge.outbox.model import SCHEMA, Budget, NewRow, OutboxError, OutboxFullError, Row, Usage
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _COLUMNS = "seq, msg_id, device, kind, topic, payload, state, attempts, created_at, sent_at, reason"
+
+
+def _guarded(method: Callable[P, T]) -> Callable[P, T]:
+    """Turn sqlite3 errors into :class:`OutboxError` naming the operation."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {method.__name__} failed: {exc}") from exc
+
+    return wrapper
 
 
 class Outbox:
@@ -65,6 +82,11 @@ class Outbox:
             ok = result is not None and result[0] == "ok"
             detail = str(result[0]) if result else "no result"
         except sqlite3.DatabaseError as exc:
+            # Only "corrupt" (11) and "not a database" (26) mean the file is bad; "locked" or
+            # an I/O error says nothing about it, and moving a good outbox aside would strand
+            # its queued readings: fail instead (systemd restarts us).
+            if getattr(exc, "sqlite_errorcode", None) not in (11, 26):
+                raise OutboxError(f"cannot check outbox {self.path}: {exc}") from exc
             ok, detail = False, str(exc)
         if ok:
             return
@@ -165,6 +187,7 @@ class Outbox:
             (name, by),
         )
 
+    @_guarded
     def mark_sent(self, msg_ids: Sequence[str], now: float | None = None) -> None:
         stamp = time.time() if now is None else now
         with self._transaction():
@@ -174,6 +197,7 @@ class Outbox:
                 [(stamp, m) for m in msg_ids],
             )
 
+    @_guarded
     def confirm(self, msg_ids: Sequence[str]) -> int:
         """The backend stored these: delete them. Returns how many rows went.
 
@@ -187,6 +211,7 @@ class Outbox:
                 self._bump("confirmed_rows", deleted)
             return deleted
 
+    @_guarded
     def reject(self, msg_id: str, reason: str) -> bool:
         with self._transaction():
             cur = self._db.execute(
@@ -197,6 +222,7 @@ class Outbox:
                 self._bump("rejected_rows", 1)
             return cur.rowcount > 0
 
+    @_guarded
     def requeue(self, key: str) -> Row | None:
         """Operator: send a rejected (or in-flight) row again. ``key`` is a msg_id or a seq."""
         row = self.get(key)
@@ -208,6 +234,7 @@ class Outbox:
             )
         return self.get(key)
 
+    @_guarded
     def requeue_in_flight(self) -> int:
         """After a reconnect nothing in flight is known to have arrived: send it again."""
         with self._transaction():
@@ -217,6 +244,7 @@ class Outbox:
 
     # ----------------------------------------------------------------- reading
 
+    @_guarded
     def due(self, limit: int, resend_after: float, now: float | None = None) -> list[Row]:
         """Rows to publish now, oldest first: pending ones, then in-flight ones gone stale."""
         stamp = time.time() if now is None else now
@@ -227,6 +255,7 @@ class Outbox:
         )
         return [Row(*r) for r in cur.fetchall()]
 
+    @_guarded
     def get(self, key: str) -> Row | None:
         column = "seq" if key.isdigit() else "msg_id"
         found = self._db.execute(
@@ -234,15 +263,18 @@ class Outbox:
         ).fetchone()
         return Row(*found) if found else None
 
+    @_guarded
     def counts(self) -> dict[str, int]:
         counts = {"pending": 0, "in_flight": 0, "rejected": 0}
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
             counts[state] = n
         return counts
 
+    @_guarded
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
 
+    @_guarded
     def usage(self) -> Usage:
         page_size = self._pragma("page_size")
         used = (self._pragma("page_count") - self._pragma("freelist_count")) * page_size

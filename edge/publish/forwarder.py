@@ -18,12 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.events import Events
-from edge.outbox import Outbox, Row
+from edge.outbox import Outbox, OutboxError, Row
 from edge.pipeline.fhir import SCHEMA
 from edge.publish.port import LinkError, Publisher
 from edge.publish.topics import Topics
 
 log = logging.getLogger(__name__)
+
+#: the ``schema`` user property per outbox row kind (MQTT 5 section 3.3.2.3.7)
+SCHEMAS = {"clinical": SCHEMA, "telemetry": "santebus-telemetry/1", "event": "santebus-event/1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +113,21 @@ class Forwarder:
         if requeued:
             log.info("outbox requeued in_flight=%d", requeued)
         self.connected.set()
-        acks = asyncio.create_task(self._consume_acks(link))
+        # Both run until the link fails; whichever stops first ends the session with its error
+        # (an ack consumer that died silently would leave rows re-sent forever).
+        tasks = {
+            asyncio.create_task(self._consume_acks(link), name="acks"),
+            asyncio.create_task(self._publish_loop(link), name="publish"),
+        }
         try:
-            await self._publish_loop(link)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            raise LinkError("session ended")
         finally:
-            acks.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acks
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def say_offline(self, link: Publisher) -> None:
         """Clean shutdown: a Will is not sent on a normal DISCONNECT, so say it ourselves."""
@@ -162,13 +173,19 @@ class Forwarder:
             outcome = await link.publish(
                 row.topic,
                 row.payload,
-                user_properties={"msg-id": row.msg_id, "schema": SCHEMA},
+                user_properties={"msg-id": row.msg_id, "schema": SCHEMAS[row.kind]},
                 timeout=self.settings.puback_timeout,
             )
         except LinkError:
             return False  # stays in_flight; re-sent after reconnect
         self.stats.published += 1
-        if not outcome.accepted:
+        if outcome.accepted and row.kind != "clinical":
+            # Telemetry and events need no backend ack: the broker's PUBACK is enough for them.
+            self.outbox.confirm([row.msg_id])
+        elif not outcome.accepted and not outcome.permanent:
+            # e.g. 0x97 Quota exceeded: stays in flight and is sent again after resend_after
+            log.warning("publish refused for now msg_id=%s reason=%r", row.msg_id, outcome.reason)
+        elif not outcome.accepted:
             self.stats.rejected += 1
             self.outbox.reject(row.msg_id, f"broker refused: {outcome.reason}")
             log.error(
@@ -200,15 +217,22 @@ class Forwarder:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 log.error("backend ack unreadable topic=%s error=%r", message.topic, str(exc))
                 continue
-            deleted = self.outbox.confirm(stored)
-            self.stats.confirmed += deleted
-            for msg_id, reason in rejected:
-                if not self.outbox.reject(msg_id, f"backend refused: {reason}"):
-                    continue  # already gone: an ack for another gateway or a stale copy
-                self.stats.rejected += 1
-                log.error("backend rejected msg_id=%s reason=%r", msg_id, reason)
-                if self.events is not None:
-                    self.events.raise_event(
-                        "outbox.rejected", "error", None, msg_id=msg_id, by="backend", reason=reason
-                    )
-            log.debug("backend ack stored=%d deleted=%d", len(stored), deleted)
+            try:
+                self._apply_ack(stored, rejected)
+            except OutboxError as exc:
+                # The rows stay in flight and are re-sent; the backend acks them again.
+                log.error("backend ack not applied ids=%d error=%r", len(stored), str(exc))
+
+    def _apply_ack(self, stored: list[str], rejected: list[tuple[str, str]]) -> None:
+        deleted = self.outbox.confirm(stored)
+        self.stats.confirmed += deleted
+        for msg_id, reason in rejected:
+            if not self.outbox.reject(msg_id, f"backend refused: {reason}"):
+                continue  # already gone: an ack for another gateway or a stale copy
+            self.stats.rejected += 1
+            log.error("backend rejected msg_id=%s reason=%r", msg_id, reason)
+            if self.events is not None:
+                self.events.raise_event(
+                    "outbox.rejected", "error", None, msg_id=msg_id, by="backend", reason=reason
+                )
+        log.debug("backend ack stored=%d deleted=%d", len(stored), deleted)

@@ -50,6 +50,12 @@ from edge.publish.port import (
 log = logging.getLogger(__name__)
 
 
+#: PUBACK reason codes (MQTT 5 section 3.4.2.1) that re-sending cannot cure: Not authorized,
+#: Topic Name invalid, Payload format invalid. Others (0x80 Unspecified error, 0x83
+#: Implementation specific error, 0x97 Quota exceeded) may pass later.
+PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x99})
+
+
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
     host: str
@@ -236,7 +242,11 @@ class PahoPublisher:
         self._loop.call_soon_threadsafe(self._fail_all, f"disconnected: {code}")
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
-        outcome = PublishOutcome(accepted=not code.is_failure, reason=str(code))
+        outcome = PublishOutcome(
+            accepted=not code.is_failure,
+            reason=str(code),
+            permanent=code.value in PERMANENT_REFUSALS,
+        )
         self._loop.call_soon_threadsafe(self._resolve_publish, mid, outcome)
 
     def _resolve_publish(self, mid: int, outcome: PublishOutcome) -> None:

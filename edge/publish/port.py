@@ -21,6 +21,8 @@ class PublishOutcome:
 
     accepted: bool
     reason: str = "Success"
+    #: a refusal that sending again will not cure (not authorised, bad topic or payload)
+    permanent: bool = True
 
 
 @dataclass(frozen=True, slots=True)

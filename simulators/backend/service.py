@@ -71,12 +71,17 @@ class ReferenceBackend:
         ack: dict[str, list[Any]] = {"stored": [], "rejected": []}
         try:
             msg_id, obs = validate(bytes(message.payload), header)
-        except InvalidPayloadError as exc:
+        except Exception as exc:  # noqa: BLE001 - any bad payload is a rejection, never a crash
+            error = (
+                exc
+                if isinstance(exc, InvalidPayloadError)
+                else InvalidPayloadError(f"unreadable Observation: {exc!r}", header)
+            )
             self.rejected += 1
-            self.store.reject(exc.msg_id, message.topic, str(exc), bytes(message.payload))
-            log.warning("backend rejected topic=%s reason=%r", message.topic, str(exc))
-            if exc.msg_id:
-                ack["rejected"].append({"id": exc.msg_id, "reason": str(exc)})
+            self.store.reject(error.msg_id, message.topic, str(error), bytes(message.payload))
+            log.warning("backend rejected topic=%s reason=%r", message.topic, str(error))
+            if error.msg_id:
+                ack["rejected"].append({"id": error.msg_id, "reason": str(error)})
         else:
             if self.store.store(msg_id, bus, device, json.dumps(obs, sort_keys=True)):
                 self.stored += 1

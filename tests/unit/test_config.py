@@ -113,3 +113,34 @@ def test_key_lines_handles_tables_dotted_and_quoted_keys() -> None:
     assert lines[("t", "x-1")] == 2
     assert lines[("t", "x-1", "b", "c")] == 3
     assert lines[("arr", "d")] == 5
+
+
+def test_errors_caused_by_set_are_blamed_on_the_command_line() -> None:
+    code, out = _check(EXAMPLE, "--set", "outbox.high_water=[0.5, 2.0]")
+    assert code == 78
+    assert (
+        "config error: --set: outbox.high_water.1: Input should be less than or equal to 1" in out
+    )
+    code, out = _check(EXAMPLE, "--set", "mqtt.host=broker.example.org")
+    assert "config error: --set: mqtt: tls = false is only allowed for a loopback host" in out
+    code, out = _check(EXAMPLE, "--set", "devices.tono-2.kind=ct80")
+    assert "config error: --set: devices.tono-2.transport: Field required" in out
+
+
+def test_a_bad_table_name_is_reported_as_the_table(tmp_path: Path) -> None:
+    cfg = tmp_path / "bus.toml"
+    cfg.write_text(EXAMPLE.read_text().replace("[devices.tono-1]", "[devices.Tono_1]"))
+    code, out = _check(cfg, "--set", "simulation.devices={}")
+    assert code == 78
+    (line,) = out.splitlines()
+    assert line.startswith(f"config error: {cfg}:")
+    assert ": devices.Tono_1: String should match pattern" in line
+
+
+def test_real_path_drops_union_tags_and_keeps_nested_missing_keys() -> None:
+    from edge.config_loader import _real_path
+
+    data = {"devices": {"t": {"kind": "ct80"}}}
+    assert _real_path(data, ("devices", "t", "ct80", "transport")) == ("devices", "t", "transport")
+    assert _real_path(data, ("devices", "t", "[key]")) == ("devices", "t")
+    assert _real_path({"a": {}}, ("a", "b", "c")) == ("a", "b", "c")
