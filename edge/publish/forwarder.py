@@ -109,7 +109,11 @@ class Forwarder:
         await link.subscribe(self.topics.ack)
         status = json.dumps({"state": "online"}).encode()
         await link.publish(self.topics.status, status, retain=True)
-        requeued = self.outbox.requeue_in_flight()
+        try:
+            requeued = self.outbox.requeue_in_flight()
+        except OutboxError as exc:  # they will be re-sent after resend_after anyway
+            log.warning("outbox requeue skipped error=%r", str(exc))
+            requeued = 0
         if requeued:
             log.info("outbox requeued in_flight=%d", requeued)
         self.connected.set()
@@ -142,9 +146,16 @@ class Forwarder:
                 self._reconnect.clear()
                 raise LinkError("reconnect requested")
             await self._publish_unstored_events(link)
-            rows = self.outbox.due(s.max_in_flight, s.resend_after)
+            try:
+                rows = self.outbox.due(s.max_in_flight, s.resend_after)
+                if rows:
+                    self.outbox.mark_sent([r.msg_id for r in rows])
+            except OutboxError as exc:
+                # A busy or failing outbox is not a broken link: keep the connection, retry.
+                log.warning("outbox unavailable error=%r retry_in=1s", str(exc))
+                await asyncio.sleep(1.0)
+                continue
             if rows:
-                self.outbox.mark_sent([r.msg_id for r in rows])
                 results = await asyncio.gather(*(self._publish(link, r) for r in rows))
                 if not all(results):
                     raise LinkError("publish failed")

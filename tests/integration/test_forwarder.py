@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -22,6 +23,7 @@ from edge.publish.port import Publisher
 from edge.publish.topics import Topics
 from simulators.backend.service import ReferenceBackend
 from simulators.backend.store import BackendStore, export_lines
+from simulators.faultproxy import FaultProxy
 from simulators.harness import Mosquitto
 
 BUS = "bus-it"
@@ -205,3 +207,59 @@ def test_an_unreadable_tls_file_is_logged_and_retried_not_fatal(
     assert forwarder.stats.connects == 0
     assert "missing-ca.pem" in caplog.text
     assert next(box.rows()).state == "pending"  # nothing lost, nothing marked sent
+
+
+def test_events_and_telemetry_go_on_puback_clinical_waits_for_the_backend(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    clinical = _obs_row(1)
+    event = NewRow("ev-1", "gateway", TOPICS.events, b'{"type":"x"}', kind="event")
+    telemetry = NewRow("tm-1", "cabin", TOPICS.telemetry("cabin"), b'{"t":21.5}', kind="telemetry")
+    box.add([clinical, event, telemetry])
+    forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
+    asyncio.run(_run_until(forwarder, lambda: len(list(box.rows())) == 1, timeout=15))
+    (row,) = box.rows()  # no backend here: the clinical row stays until acknowledged
+    assert (row.msg_id, row.state) == (clinical.msg_id, "in_flight")
+
+
+def test_an_ack_that_cannot_be_applied_is_retried_not_lost(
+    broker: Mosquitto, backend: BackendStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The outbox is locked (an operator tool) when the backend's ack arrives."""
+    proxy = FaultProxy(broker.port).start()
+    proxy.set_mode("delay", 1.5)  # time to lock the outbox between publish and ack
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path)
+    rows = [_obs_row(n) for n in range(3)]
+    box.add(rows)
+    forwarder = Forwarder(
+        box, _link_factory(proxy.port), TOPICS, ForwarderSettings(resend_after=8.0)
+    )
+    blocker = sqlite3.connect(path, isolation_level=None)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(forwarder.run())
+        try:
+            async with asyncio.timeout(40):
+                while [r.state for r in box.rows()] != ["in_flight"] * 3:
+                    await asyncio.sleep(0.01)
+                blocker.execute("BEGIN EXCLUSIVE")
+                while "backend ack not applied" not in caplog.text:
+                    await asyncio.sleep(0.1)
+                blocker.execute("ROLLBACK")
+                proxy.set_mode("pass")
+                while list(box.rows()):  # re-sent after resend_after, acked again, deleted
+                    await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        blocker.close()
+        proxy.stop()
+    assert sorted(backend.stored_ids()) == sorted(r.msg_id for r in rows)
+    assert forwarder.stats.connects == 1  # the link survived the locked outbox

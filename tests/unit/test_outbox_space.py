@@ -51,7 +51,13 @@ def test_telemetry_is_evicted_oldest_first_and_clinical_never(tmp_path: Path) ->
 
 def test_group_commit_of_telemetry_is_one_transaction(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite")
+    statements: list[str] = []
+    box._db.set_trace_callback(statements.append)
     assert box.add(_rows("t", 50, size=100, kind="telemetry")) == 50
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+    ]
 
 
 def test_high_water_levels_fire_once_and_rearm(tmp_path: Path) -> None:
