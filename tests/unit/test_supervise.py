@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import pytest
 
@@ -46,10 +47,10 @@ def _deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
     return Ct80Driver(transport, "tono-1").deliveries()
 
 
-async def _run(coro: object, bench_steps: object) -> None:
-    task = asyncio.create_task(coro)  # type: ignore[arg-type]
+async def _run(coro: Coroutine[Any, Any, None], bench_steps: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coro)
     try:
-        await bench_steps  # type: ignore[misc]
+        await bench_steps
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
