@@ -64,6 +64,11 @@ class BackendStore:
     def stored_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT msg_id FROM observations ORDER BY rowid")]
 
+    def duplicate_copies(self) -> int:
+        """Copies received beyond the first, over all stored messages."""
+        value = self._db.execute("SELECT COALESCE(SUM(copies - 1), 0) FROM observations")
+        return int(value.fetchone()[0])
+
     def close(self) -> None:
         self._db.close()
 

@@ -22,27 +22,27 @@ import pytest
 from edge.outbox.model import SCHEMA
 
 
-class DurableImageFile(apsw.VFSFile):  # type: ignore[misc]
+class DurableImageFile(apsw.VFSFile):
     def __init__(self, vfs: DurableImageVFS, name: Any, flags: list[int]) -> None:
         super().__init__("", name, flags)
         self.path = Path(name.filename() if hasattr(name, "filename") else name)
         vfs.files.add(self.path)
 
-    def xSync(self, flags: int) -> None:
+    def xSync(self, flags: int) -> None:  # noqa: N802 - the APSW VFS API
         super().xSync(flags)
         shutil.copyfile(self.path, f"{self.path}.durable")
 
 
-class DurableImageVFS(apsw.VFS):  # type: ignore[misc]
+class DurableImageVFS(apsw.VFS):
     def __init__(self, name: str) -> None:
         self.files: set[Path] = set()
         self.name = name
         super().__init__(name, "")
 
-    def xOpen(self, name: Any, flags: list[int]) -> DurableImageFile:
+    def xOpen(self, name: Any, flags: list[int]) -> DurableImageFile:  # noqa: N802
         return DurableImageFile(self, name, flags)
 
-    def xDelete(self, filename: str, syncdir: bool) -> None:
+    def xDelete(self, filename: str, syncdir: bool) -> None:  # noqa: N802
         # a deleted file (e.g. a committed rollback journal) must not come back after the cut
         super().xDelete(filename, syncdir)
         Path(f"{filename}.durable").unlink(missing_ok=True)

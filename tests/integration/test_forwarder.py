@@ -263,3 +263,18 @@ def test_an_ack_that_cannot_be_applied_is_retried_not_lost(
         proxy.stop()
     assert sorted(backend.stored_ids()) == sorted(r.msg_id for r in rows)
     assert forwarder.stats.connects == 1  # the link survived the locked outbox
+
+
+def test_backend_deduplicates_resent_copies(
+    broker: Mosquitto, backend: BackendStore, tmp_path: Path
+) -> None:
+    """A row re-sent after a lost PUBACK or ack arrives twice: stored once, acked both times."""
+    box = Outbox(tmp_path / "outbox.sqlite")
+    row = _obs_row(7)
+    box.add([row])
+    forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
+    asyncio.run(_run_until(forwarder, lambda: not list(box.rows()), timeout=15))
+    box.add([row])  # the same reading again, e.g. the device repeated it after a crash
+    asyncio.run(_run_until(forwarder, lambda: not list(box.rows()), timeout=15))
+    assert backend.stored_ids() == [row.msg_id]
+    assert backend.duplicate_copies() == 1
