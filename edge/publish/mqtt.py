@@ -244,7 +244,7 @@ class PahoPublisher:
     def _on_publish(self, _c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
         outcome = PublishOutcome(
             accepted=not code.is_failure,
-            reason=str(code),
+            reason=f"{code} ({code.value})",  # e.g. "Not authorized (135)"
             permanent=code.value in PERMANENT_REFUSALS,
         )
         self._loop.call_soon_threadsafe(self._resolve_publish, mid, outcome)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from edge.events import Events
 from edge.outbox import NewRow, Outbox
 from edge.pipeline import fhir
 from edge.pipeline.measurement import Measurement, message_id
@@ -118,19 +119,32 @@ def test_an_acl_refusal_is_a_rejection_not_a_delivery(tmp_path: Path) -> None:
     """paho reports an ACL-refused QoS 1 publish as published unless the PUBACK reason is read."""
     acl = tmp_path / "acl"
     acl.write_text(
-        f"topic readwrite santebus/v1/{BUS}/status\ntopic readwrite santebus/v1/{BUS}/ack\n"
+        "".join(f"topic readwrite santebus/v1/{BUS}/{t}\n" for t in ("status", "ack", "events"))
+        + f"topic readwrite santebus/v1/{BUS}/telemetry/#\n"
     )
     broker = Mosquitto(tmp_path / "broker")
     broker.conf.write_text(broker.conf.read_text() + f"acl_file {acl}\n")
     broker.start()
     try:
         box = Outbox(tmp_path / "outbox.sqlite")
-        box.add([_obs_row(1)])
+        refused = _obs_row(1)  # obs/ is not in this ACL
+        others = [
+            NewRow(f"tm-{n}", "cabin", TOPICS.telemetry("cabin"), b"{}", kind="telemetry")
+            for n in range(5)
+        ]
+        box.add([refused, *others])
         forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
-        asyncio.run(_run_until(forwarder, lambda: next(box.rows()).state == "rejected", timeout=30))
-        (row,) = box.rows()
-        assert row.reason == "broker refused: Not authorized"
-        assert forwarder.stats.rejected == 1
+        forwarder.events = Events(box, TOPICS, wake=forwarder.wake)
+
+        def settled() -> bool:
+            return [r.msg_id for r in box.rows()] == [
+                refused.msg_id
+            ] and forwarder.stats.rejected == 1
+
+        asyncio.run(_run_until(forwarder, settled, timeout=30))
+        (row,) = box.rows()  # the other rows flowed, and so did the event (deleted on PUBACK)
+        assert (row.state, row.reason) == ("rejected", "broker refused: Not authorized (135)")
+        assert forwarder.events.raised == 1
     finally:
         broker.stop()
 

@@ -134,7 +134,7 @@ def test_a_bus_with_its_certificate_delivers_and_cannot_publish_for_another_bus(
         asyncio.run(_drive(forwarder, settled, 20))
         (row,) = box.rows()
         assert row.msg_id == foreign.msg_id
-        assert row.reason == "broker refused: Not authorized"
+        assert row.reason == "broker refused: Not authorized (135)"
         assert store.stored_ids() == [own.msg_id]
     finally:
         stop.set()

@@ -45,12 +45,12 @@ def test_due_resend_confirm_cycle(box: Outbox) -> None:
 def test_rejected_rows_are_kept_and_never_resent(box: Outbox) -> None:
     box.add([_row(1)], now=0.0)
     box.mark_sent(["id-1"], now=0.0)
-    box.reject("id-1", "broker refused: Not authorized")
+    box.reject("id-1", "broker refused: Not authorized (135)")
     assert box.due(10, resend_after=1, now=1000.0) == []
     (row,) = box.rows()
     assert (row.state, row.reason, row.attempts) == (
         "rejected",
-        "broker refused: Not authorized",
+        "broker refused: Not authorized (135)",
         1,
     )
     box.mark_sent(["id-1"])

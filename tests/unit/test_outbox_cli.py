@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "simulated-bus.toml"
 def _setup(tmp_path: Path) -> list[str]:
     box = Outbox(tmp_path / "state" / "outbox.sqlite")
     box.add([NewRow(f"id-{i}", "tono-1", "t", json.dumps({"n": i}).encode()) for i in range(3)])
-    box.reject("id-1", "broker refused: Not authorized")
+    box.reject("id-1", "broker refused: Not authorized (135)")
     box.close()
     return ["--config", str(EXAMPLE), "--set", f"gateway.state_dir={tmp_path / 'state'}"]
 
@@ -46,7 +46,11 @@ def test_list_show_requeue_export(tmp_path: Path) -> None:
     args = _setup(tmp_path)
     code, out = _run("list", "--json", "--state", "rejected", *args)
     (row,) = [json.loads(line) for line in out.splitlines()]
-    assert (code, row["msg_id"], row["reason"]) == (0, "id-1", "broker refused: Not authorized")
+    assert (code, row["msg_id"], row["reason"]) == (
+        0,
+        "id-1",
+        "broker refused: Not authorized (135)",
+    )
     code, out = _run("list", *args)
     assert code == 0
     assert "id-2" in out

@@ -82,7 +82,7 @@ def test_high_water_levels_fire_once_and_rearm(tmp_path: Path) -> None:
 def test_requeue_and_lookup_by_seq_or_id(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite")
     box.add(_rows("r", 2))
-    box.reject("r-1", "broker refused: Not authorized")
+    box.reject("r-1", "broker refused: Not authorized (135)")
     row = box.requeue("2")
     assert row is not None
     assert (row.msg_id, row.state, row.reason) == ("r-1", "pending", None)
