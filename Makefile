@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PACKAGES := edge drivers calibration simulators tests benchmarks
 
-.PHONY: all demo test bootstrap system-deps lint format typecheck imports pytest bench clean
+.PHONY: all demo test chaos bootstrap system-deps lint format typecheck imports pytest bench clean
 
 all: test
 
@@ -45,8 +45,13 @@ imports: bootstrap
 pytest: bootstrap
 	$(BIN)/pytest
 
+# the long variants of the chaos tests (200 daemon kills)
+chaos: bootstrap
+	SANTEBUS_CHAOS_KILLS=200 $(BIN)/pytest tests/chaos
+
 bench: bootstrap
 	$(BIN)/python benchmarks/codec_throughput.py
+	$(BIN)/python benchmarks/drain.py
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

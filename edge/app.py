@@ -39,6 +39,7 @@ def mqtt_settings(config: EdgeConfig) -> MqttSettings:
         username=m.username,
         password_file=m.password_file,
         connect_timeout=m.connect_timeout,
+        max_inflight=m.max_in_flight,
     )
 
 

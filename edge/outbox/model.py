@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_state_seq ON outbox (state, seq);
+CREATE INDEX IF NOT EXISTS outbox_state_sent ON outbox (state, sent_at);
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -140,37 +141,64 @@ class Forwarder:
         )
 
     async def _publish_loop(self, link: Publisher) -> None:
+        """A sliding window: up to ``max_in_flight`` publishes await their PUBACK at once."""
         s = self.settings
-        while not link.state.disconnected.is_set():
-            if self._reconnect.is_set():
-                self._reconnect.clear()
-                raise LinkError("reconnect requested")
-            await self._publish_unstored_events(link)
-            try:
-                rows = self.outbox.due(s.max_in_flight, s.resend_after)
-                if rows:
-                    self.outbox.mark_sent([r.msg_id for r in rows])
-            except OutboxError as exc:
-                # A busy or failing outbox is not a broken link: keep the connection, retry.
-                log.warning("outbox unavailable error=%r retry_in=1s", str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            if rows:
-                results = await asyncio.gather(*(self._publish(link, r) for r in rows))
-                if not all(results):
-                    raise LinkError("publish failed")
-                continue
-            self.wake.clear()
-            disconnected = asyncio.ensure_future(link.state.disconnected.wait())
-            woken = asyncio.ensure_future(self.wake.wait())
-            try:
-                await asyncio.wait(
-                    {disconnected, woken}, timeout=1.0, return_when="FIRST_COMPLETED"
-                )
-            finally:
-                disconnected.cancel()
-                woken.cancel()
-        raise LinkError("broker connection lost")
+        awaiting: dict[str, asyncio.Task[bool]] = {}
+        failed: list[str] = []
+
+        def settled(msg_id: str, task: asyncio.Task[bool]) -> None:
+            awaiting.pop(msg_id, None)
+            if task.cancelled() or task.exception() is not None or not task.result():
+                failed.append(msg_id)
+
+        try:
+            while not link.state.disconnected.is_set():
+                if failed:
+                    raise LinkError(f"publish failed for {len(failed)} rows")
+                if self._reconnect.is_set():
+                    self._reconnect.clear()
+                    raise LinkError("reconnect requested")
+                await self._publish_unstored_events(link)
+                rows = []
+                room = s.max_in_flight - len(awaiting)
+                # refill in chunks of a quarter window: one query and one commit per chunk
+                if room >= max(1, s.max_in_flight // 4) or not awaiting:
+                    try:
+                        rows = [
+                            r for r in self.outbox.due(room, s.resend_after)
+                            if r.msg_id not in awaiting
+                        ]  # fmt: skip
+                        if rows:
+                            self.outbox.mark_sent([r.msg_id for r in rows])
+                    except OutboxError as exc:
+                        # A busy or failing outbox is not a broken link: keep it, retry.
+                        log.warning("outbox unavailable error=%r retry_in=1s", str(exc))
+                        await asyncio.sleep(1.0)
+                        continue
+                for row in rows:
+                    task = asyncio.create_task(self._publish(link, row))
+                    awaiting[row.msg_id] = task
+                    task.add_done_callback(functools.partial(settled, row.msg_id))
+                if rows and len(awaiting) < s.max_in_flight:
+                    continue  # more may be due: fill the window
+                await self._idle(link, set(awaiting.values()))
+            raise LinkError("broker connection lost")
+        finally:
+            for task in awaiting.values():
+                task.cancel()
+
+    async def _idle(self, link: Publisher, publishing: set[asyncio.Task[bool]]) -> None:
+        """Until a PUBACK frees the window, new rows arrive, the link drops, or 1 s passes."""
+        self.wake.clear()
+        disconnected = asyncio.ensure_future(link.state.disconnected.wait())
+        woken = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait(
+                {disconnected, woken, *publishing}, timeout=1.0, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            disconnected.cancel()
+            woken.cancel()
 
     async def _publish_unstored_events(self, link: Publisher) -> None:
         """Events the outbox could not hold (disk full): sent directly, best effort."""

@@ -70,6 +70,8 @@ class MqttSettings:
     username: str | None = None
     password_file: Path | None = None
     connect_timeout: float = 10.0
+    #: QoS 1 messages awaiting PUBACK at once (paho's default of 20 throttles a backlog drain)
+    max_inflight: int = 100
 
 
 class PahoPublisher:
@@ -100,6 +102,7 @@ class PahoPublisher:
             reconnect_on_failure=False,
         )
         client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(s.max_inflight)
         if s.tls:
             self._tls = tls_context(s)
             client.tls_set_context(self._tls)

@@ -1,8 +1,10 @@
 """The reference backend process: subscribe, validate, store durably, then ack on ``.../ack``.
 
 This is the backend's own MQTT client (paho), separate from the gateway's adapter: it plays
-the departmental ingest. Store before ack: an id is published on ``santebus/v1/{bus}/ack`` only
-after its row is committed, and paho sends our PUBACK only after ``on_message`` returns.
+the departmental ingest. Store before ack: messages are group-committed every 20 ms and their
+ids published on ``santebus/v1/{bus}/ack`` (one batch per bus) only after that commit. A crash
+between the broker's PUBACK and the commit loses nothing: the gateway still holds the row and
+sends it again after ``resend_after``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ReferenceBackend:
     ) -> None:
         """``tls`` = (CA file, client cert, client key) for a broker that requires them."""
         self.store = store
+        self._lock = threading.Lock()
+        self._batch: list[tuple[str, str, str, str]] = []
         self.stored = 0
         self.duplicates = 0
         self.rejected = 0
@@ -68,7 +72,6 @@ class ReferenceBackend:
         for key, value in getattr(message.properties, "UserProperty", None) or []:
             if key == "msg-id":
                 header = value
-        ack: dict[str, list[Any]] = {"stored": [], "rejected": []}
         try:
             msg_id, obs = validate(bytes(message.payload), header)
         except Exception as exc:  # noqa: BLE001 - any bad payload is a rejection, never a crash
@@ -81,21 +84,36 @@ class ReferenceBackend:
             self.store.reject(error.msg_id, message.topic, str(error), bytes(message.payload))
             log.warning("backend rejected topic=%s reason=%r", message.topic, str(error))
             if error.msg_id:
-                ack["rejected"].append({"id": error.msg_id, "reason": str(error)})
+                ack = {"stored": [], "rejected": [{"id": error.msg_id, "reason": str(error)}]}
+                client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
         else:
-            if self.store.store(msg_id, bus, device, json.dumps(obs, sort_keys=True)):
-                self.stored += 1
-            else:
-                self.duplicates += 1
-            ack["stored"].append(msg_id)
-        if ack["stored"] or ack["rejected"]:
-            client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
+            with self._lock:
+                self._batch.append((msg_id, bus, device, json.dumps(obs, sort_keys=True)))
 
-    def run_until(self, stop: threading.Event) -> None:
+    def flush(self) -> int:
+        """Group-commit what arrived, then - only then - ack it, one message per bus."""
+        with self._lock:
+            batch, self._batch = self._batch, []
+        if not batch:
+            return 0
+        fresh = self.store.store_many(batch)
+        self.stored += sum(fresh)
+        self.duplicates += len(fresh) - sum(fresh)
+        by_bus: dict[str, list[str]] = {}
+        for msg_id, bus, _, _ in batch:
+            by_bus.setdefault(bus, []).append(msg_id)
+        for bus, ids in by_bus.items():
+            ack = {"stored": ids, "rejected": []}
+            self.client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
+        return len(batch)
+
+    def run_until(self, stop: threading.Event, flush_every: float = 0.02) -> None:
         self.client.loop_start()
         try:
-            stop.wait()
+            while not stop.wait(flush_every):
+                self.flush()
         finally:
+            self.flush()
             self.client.disconnect()
             self.client.loop_stop()
             # paho 2.2 leaves its wake-up socket pair open (no public close): close it here

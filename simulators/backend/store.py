@@ -36,21 +36,25 @@ class BackendStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
-    def store(self, msg_id: str, bus: str, device: str, payload: str) -> bool:
-        """Durably store; True when new, False for a duplicate (its copy count grows)."""
+    def store_many(self, items: list[tuple[str, str, str, str]]) -> list[bool]:
+        """Group commit of ``(msg_id, bus, device, payload)``; True per item that was new."""
+        fresh = []
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO observations (msg_id, bus, device, payload, received_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (msg_id, bus, device, payload, time.time()),
-            )
-            if cur.rowcount == 0:
+            now = time.time()
+            for msg_id, bus, device, payload in items:
                 self._db.execute(
-                    "UPDATE observations SET copies = copies + 1 WHERE msg_id = ?", (msg_id,)
+                    "INSERT INTO observations (msg_id, bus, device, payload, received_at)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (msg_id) DO UPDATE SET copies = copies + 1",
+                    (msg_id, bus, device, payload, now),
                 )
-                return False
-            return True
+                fresh.append(self._is_first(msg_id))
+        return fresh
+
+    def _is_first(self, msg_id: str) -> bool:
+        row = self._db.execute("SELECT copies FROM observations WHERE msg_id = ?", (msg_id,))
+        return bool(row.fetchone()[0] == 1)
 
     def reject(self, msg_id: str | None, topic: str, reason: str, payload: bytes) -> None:
         with self._db:

@@ -20,7 +20,8 @@ def box(tmp_path: Path) -> Outbox:
 
 def test_pragmas_are_wal_and_full(box: Outbox) -> None:
     assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL for readings
+    assert box._lazy.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: bookkeeping
 
 
 def test_duplicates_are_ignored(box: Outbox) -> None:

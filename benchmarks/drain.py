@@ -1,0 +1,116 @@
+"""Backlog drain: N Observations queued during an outage, drained through a real mosquitto.
+
+Compares, in one run on one broker with the reference backend subscribed (as its own process,
+as in production, so it does not share our interpreter):
+* the limit - a bare paho QoS 1 publisher sending N Observations (window W), with no outbox;
+* the gateway - Forwarder draining an outbox of N rows, each deleted only on the backend's
+  (group-committed) ack.
+
+Usage: ``python benchmarks/drain.py [N] [W]`` (defaults 100000, 100). Prints figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.outbox import NewRow, Outbox
+from edge.publish.forwarder import Forwarder, ForwarderSettings
+from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.topics import Topics
+from simulators.harness import Mosquitto, Process, santebus
+from tests.integration.test_forwarder import _obs_row
+
+
+def bare_publisher(port: int, payloads: list[bytes], window: int) -> float:
+    done = threading.Event()
+    acked = [0]
+
+    def on_publish(*_: object) -> None:
+        acked[0] += 1
+        if acked[0] == len(payloads):
+            done.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bare", protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(window)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    start = time.perf_counter()
+    for payload in payloads:
+        client.publish("santebus/v1/bare/obs/x", payload, qos=1)
+    done.wait(600)
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    return len(payloads) / elapsed
+
+
+def gateway_drain(port: int, rows: list[NewRow], window: int, work: Path) -> float:
+    box = Outbox(work / "outbox.sqlite")
+    for i in range(0, len(rows), 1000):
+        box.add(rows[i : i + 1000])
+    settings = MqttSettings(
+        host="127.0.0.1", port=port, client_id="bench-gw", tls=False, max_inflight=window
+    )
+    forwarder = Forwarder(
+        box,
+        lambda: PahoPublisher(settings),
+        Topics("bus-it"),
+        ForwarderSettings(resend_after=600, max_in_flight=window),
+    )
+
+    async def run() -> float:
+        task = asyncio.create_task(forwarder.run())
+        start = time.perf_counter()
+        while forwarder.stats.confirmed < len(rows):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return elapsed
+
+    elapsed = asyncio.run(run())
+    box.close()
+    return len(rows) / elapsed
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    window = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    rows = [_obs_row(i) for i in range(n)]
+    config = Path(__file__).parents[1] / "examples" / "simulated-bus.toml"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work / "broker").start()
+        backend = Process(
+            "backend",
+            santebus("backend", "--config", str(config), "--db", str(work / "backend.sqlite"),
+                     "--set", f"mqtt.port={broker.port}", "--set", "gateway.log_level=WARNING"),
+            work,
+        )  # fmt: skip
+        time.sleep(1.5)
+        try:
+            bare = bare_publisher(broker.port, [r.payload for r in rows], window)
+            gateway = gateway_drain(broker.port, rows, window, work)
+        finally:
+            backend.stop()
+            broker.stop()
+    print(f"machine: {platform.machine()} python {platform.python_version()}")
+    print(f"payload: {len(rows[0].payload)} bytes, N={n}, window={window}")
+    print(f"bare paho QoS1 publisher (limit): {bare:,.0f} msg/s")
+    print(f"gateway drain, backend-acked:   {gateway:,.0f} msg/s")
+    print(f"ratio gateway/limit: {gateway / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
