@@ -118,6 +118,7 @@ class SimulatedCt80:
                 unit="mm[Hg]",
                 time=record.time.replace(tzinfo=self.zone).isoformat(),
                 status=eye.average.kind,
+                emitted_at=round(time.time(), 3),  # wall clock, for latency measurements
             )
         return record
 
