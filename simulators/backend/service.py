@@ -50,7 +50,10 @@ class ReferenceBackend:
             client_id=client_id,
             protocol=paho.MQTTv5,
         )
+        #: set once the Observation subscription is in place (tests wait for it)
+        self.subscribed = threading.Event()
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 5)
         if tls is not None:

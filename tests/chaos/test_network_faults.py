@@ -36,6 +36,7 @@ def backend(broker: Mosquitto, tmp_path: Path) -> Iterator[BackendStore]:
     stop = threading.Event()
     thread = threading.Thread(target=service.run_until, args=(stop,))
     thread.start()
+    assert service.subscribed.wait(10), "reference backend did not subscribe"
     yield store
     stop.set()
     thread.join(10)

@@ -55,6 +55,7 @@ def backend(broker: Mosquitto, tmp_path: Path) -> Iterator[BackendStore]:
     stop = threading.Event()
     thread = threading.Thread(target=service.run_until, args=(stop,))
     thread.start()
+    assert service.subscribed.wait(10), "reference backend did not subscribe"
     yield store
     stop.set()
     thread.join(10)
@@ -156,7 +157,9 @@ def test_forwarder_waits_for_a_broker_that_comes_late(tmp_path: Path, backend_po
         box,
         _link_factory(backend_port),
         TOPICS,
-        ForwarderSettings(backoff_min=0.2, backoff_max=0.5),
+        # the backend subscribes after the broker starts, perhaps after our first publishes:
+        # those are recovered by the re-send, which this short resend_after exercises
+        ForwarderSettings(backoff_min=0.2, backoff_max=0.5, resend_after=2.0),
     )
     late = Mosquitto(tmp_path / "late", port=backend_port)
     store = BackendStore(tmp_path / "b.sqlite")

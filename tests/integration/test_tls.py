@@ -119,6 +119,7 @@ def test_a_bus_with_its_certificate_delivers_and_cannot_publish_for_another_bus(
     stop = threading.Event()
     thread = threading.Thread(target=service.run_until, args=(stop,))
     thread.start()
+    assert service.subscribed.wait(10), "reference backend did not subscribe"
     try:
         box = Outbox(tmp_path / "outbox.sqlite")
         own = _obs_row(1)
