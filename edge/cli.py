@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from edge import logs
+from edge.cli_outbox import outbox
 from edge.config import EdgeConfig
 from edge.config_loader import EX_CONFIG, ConfigError, load_config, read_toml, validate
 
@@ -125,7 +126,5 @@ def backend_export(db: Path) -> None:
     for line in store.export_lines(db):
         click.echo(line)
 
-
-from edge.cli_outbox import outbox  # noqa: E402 - registered after main is defined
 
 main.add_command(outbox)
