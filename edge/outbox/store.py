@@ -73,6 +73,7 @@ class Outbox:
         self._lazy.execute("PRAGMA busy_timeout = 5000")
         self._lazy.execute("PRAGMA synchronous = NORMAL")
         self._armed = list(self.budget.high_water)
+        self._nonclinical_bound = self.budget.telemetry_max_bytes + 1  # unknown: check first
         self.page_budget = self._apply_page_budget()
 
     # ----------------------------------------------------------------- start-up
@@ -157,8 +158,13 @@ class Outbox:
                     [(r.msg_id, r.device, r.kind, r.topic, r.payload, stamp) for r in rows],
                 )
                 added = self._db.total_changes - before
-                if any(r.kind != "clinical" for r in rows):
-                    self._evict()
+                extra = sum(len(r.payload) for r in rows if r.kind != "clinical")
+                if extra:
+                    # An upper bound kept in memory (deletes only lower the truth): the exact
+                    # SUM, a scan, runs only when the bound passes the budget.
+                    self._nonclinical_bound += extra
+                    if self._nonclinical_bound > self.budget.telemetry_max_bytes:
+                        self._nonclinical_bound = self._evict()
                 return added
         except sqlite3.Error as exc:
             if _is_full(exc):
@@ -170,14 +176,19 @@ class Outbox:
                 ) from exc
             raise OutboxError(f"cannot store {len(rows)} rows in {self.path}: {exc}") from exc
 
-    def _evict(self) -> None:
-        """Drop the oldest telemetry/event rows beyond ``telemetry_max_bytes`` (never clinical)."""
-        total = self._db.execute(
-            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE kind != 'clinical'"
-        ).fetchone()[0]
-        excess = int(total) - self.budget.telemetry_max_bytes
+    def _evict(self) -> int:
+        """Drop the oldest telemetry/event rows beyond ``telemetry_max_bytes`` (never clinical).
+
+        Returns the bytes of telemetry/event payload left.
+        """
+        total = int(
+            self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE kind != 'clinical'"
+            ).fetchone()[0]
+        )
+        excess = total - self.budget.telemetry_max_bytes
         if excess <= 0:
-            return
+            return total
         evicted = freed = 0
         for seq, size in self._db.execute(
             "SELECT seq, LENGTH(payload) FROM outbox WHERE kind != 'clinical' ORDER BY seq"
@@ -189,6 +200,7 @@ class Outbox:
         self._bump("telemetry_evicted_rows", evicted)
         self._bump("telemetry_evicted_bytes", freed)
         log.warning("outbox telemetry evicted rows=%d bytes=%d", evicted, freed)
+        return total - freed
 
     def _bump(self, name: str, by: int, db: sqlite3.Connection | None = None) -> None:
         (db or self._db).execute(
