@@ -50,8 +50,8 @@ chaos: bootstrap
 	SANTEBUS_CHAOS_KILLS=200 $(BIN)/pytest tests/chaos
 
 bench: bootstrap
-	$(BIN)/python benchmarks/codec_throughput.py
-	$(BIN)/python benchmarks/drain.py
+	$(BIN)/python -m benchmarks.codec_throughput
+	$(BIN)/python -m benchmarks.drain
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -6,7 +6,8 @@ as in production, so it does not share our interpreter):
 * the gateway - Forwarder draining an outbox of N rows, each deleted only on the backend's
   (group-committed) ack.
 
-Usage: ``python benchmarks/drain.py [N] [W]`` (defaults 100000, 100). Prints figures.
+Usage, from the repository root: ``python -m benchmarks.drain [N] [W]`` (defaults 100000,
+100). Prints figures.
 """
 
 from __future__ import annotations
@@ -17,40 +18,17 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.outbox import NewRow, Outbox
-from edge.pipeline import fhir
-from edge.pipeline.measurement import Measurement, message_id
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.topics import Topics
 from simulators.harness import Mosquitto, Process, santebus
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def _obs_row(n: int) -> NewRow:
-    """A real Observation row, as the pipeline makes them."""
-    m = Measurement(
-        msg_id=message_id("tono-1", "SN", f"rec-{n}", "iop.right"),
-        bus_id="bus-it",
-        device_id="tono-1",
-        device_model="CT-80",
-        device_serial="SN",
-        quantity="iop.right",
-        value=10.0 + n % 300 / 10,
-        unit="mmHg",
-        effective=datetime(2026, 11, 23, 9, 0, n % 60, tzinfo=PARIS),
-        device_status="ok",
-        components=(15.0, 16.0, 14.0),
-    )
-    return NewRow(m.msg_id, "tono-1", "santebus/v1/bus-it/obs/tono-1", fhir.encode(m))
+from tests.helpers import obs_row
 
 
 def bare_publisher(port: int, payloads: list[bytes], window: int) -> float:
@@ -115,7 +93,7 @@ def gateway_drain(port: int, rows: list[NewRow], window: int, work: Path) -> flo
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     window = int(sys.argv[2]) if len(sys.argv) > 2 else 100
-    rows = [_obs_row(i) for i in range(n)]
+    rows = [obs_row(i) for i in range(n)]
     config = Path(__file__).parents[1] / "examples" / "simulated-bus.toml"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

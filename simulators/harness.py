@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import shutil
 import signal
@@ -140,7 +141,7 @@ def santebus(*args: str) -> list[str]:
 
 def run_json_lines(argv: list[str]) -> list[dict[str, Any]]:
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120).stdout
-    return [__import__("json").loads(line) for line in out.splitlines() if line.strip()]
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------- accounting
@@ -257,7 +258,7 @@ class Stack:
     def outbox_open_rows(self) -> int:
         argv = santebus("outbox", "stats", "--json", "--config", str(self.config), *self.sets)
         out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
-        counts = __import__("json").loads(out)
+        counts = json.loads(out)
         return int(counts["pending"]) + int(counts["in_flight"])
 
     def wait_drained(self, timeout: float) -> bool:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto
+from tests.helpers import running_backend
 
 # No deadline: CI machines are noisy, and timing is what benchmarks/ measure, not tests.
 settings.register_profile("santebus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -36,6 +38,15 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     mosquitto = Mosquitto(tmp_path / "broker").start()
     yield mosquitto
     mosquitto.stop()
+
+
+@pytest.fixture
+def backend(broker: Mosquitto, tmp_path: Path) -> Iterator[BackendStore]:
+    """The reference backend on ``broker``, subscribed; yields its store."""
+    store = BackendStore(tmp_path / "backend.sqlite")
+    with running_backend(broker.port, store, client_id="backend-test"):
+        yield store
+    store.close()
 
 
 @pytest.fixture(autouse=True)

@@ -104,7 +104,6 @@ class PahoPublisher:
         self._pending: dict[int, asyncio.Future[PublishOutcome]] = {}
         self._subs: dict[int, asyncio.Future[None]] = {}
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
-        self._last_in = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
         self._tls: _TrackingContext | None = None
         self._client = self._make_client()
@@ -166,7 +165,7 @@ class PahoPublisher:
             raise LinkError(f"no CONNACK from {s.host}:{s.port} in {s.connect_timeout} s") from exc
         if code.is_failure:
             raise LinkRefusedError(f"broker {s.host}:{s.port} refused the connection: {code}")
-        self._last_in = time.monotonic()
+        self._client.last_in = time.monotonic()  # the CONNACK just arrived
         self._watchdog = asyncio.create_task(self._watch(), name="mqtt-keepalive-watchdog")
 
     async def close(self) -> None:
@@ -241,7 +240,7 @@ class PahoPublisher:
         limit = 1.5 * self.settings.keepalive
         while not self.state.disconnected.is_set():
             await asyncio.sleep(min(1.0, limit / 6))
-            silent = time.monotonic() - max(self._last_in, self._client.last_in)
+            silent = time.monotonic() - self._client.last_in
             if silent > limit:
                 log.warning(
                     "mqtt link silent for %.1fs (keepalive %ds): dropping it",

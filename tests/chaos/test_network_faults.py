@@ -7,11 +7,8 @@ backend exactly once (the backend counts the duplicate copies it de-duplicated).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,27 +17,12 @@ from edge.outbox import Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.topics import Topics
-from simulators.backend.service import ReferenceBackend
 from simulators.backend.store import BackendStore
 from simulators.faultproxy import FaultProxy
 from simulators.harness import Mosquitto
-from tests.integration.test_forwarder import BUS, _obs_row
+from tests.helpers import BUS, forwarding, obs_row
 
 KEEPALIVE = 2
-
-
-@pytest.fixture
-def backend(broker: Mosquitto, tmp_path: Path) -> Iterator[BackendStore]:
-    store = BackendStore(tmp_path / "backend.sqlite")
-    service = ReferenceBackend("127.0.0.1", broker.port, store, client_id="backend-chaos")
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run_until, args=(stop,))
-    thread.start()
-    assert service.subscribed.wait(10), "reference backend did not subscribe"
-    yield store
-    stop.set()
-    thread.join(10)
-    store.close()
 
 
 @pytest.mark.parametrize("fault", ["half-open", "reset", "partition", "pubacks lost"])
@@ -68,15 +50,14 @@ def test_network_fault_loses_nothing(
     async def produce(seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            row = _obs_row(len(made))
+            row = obs_row(len(made))
             box.add([row])
             made.append(row.msg_id)
             forwarder.wake.set()
             await asyncio.sleep(0.1)
 
     async def scenario() -> None:
-        task = asyncio.create_task(forwarder.run())
-        try:
+        async with forwarding(forwarder):
             await produce(1.0)
             start = time.monotonic()
             if fault == "half-open":
@@ -97,10 +78,6 @@ def test_network_fault_loses_nothing(
             async with asyncio.timeout(40):
                 while list(box.rows()):
                     await asyncio.sleep(0.1)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     with caplog.at_level(logging.INFO):
         try:

@@ -3,63 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge.events import Events
 from edge.outbox import NewRow, Outbox
-from edge.pipeline import fhir
-from edge.pipeline.measurement import Measurement, message_id
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher
-from edge.publish.topics import Topics
-from simulators.backend.service import ReferenceBackend
 from simulators.backend.store import BackendStore, export_lines
 from simulators.faultproxy import FaultProxy
 from simulators.harness import Mosquitto
-
-BUS = "bus-it"
-TOPICS = Topics(BUS)
-
-
-def _obs_row(n: int) -> NewRow:
-    msg_id = message_id("tono-1", "SN", f"rec-{n}", "iop.right")
-    m = Measurement(
-        msg_id=msg_id,
-        bus_id=BUS,
-        device_id="tono-1",
-        device_model="CT-80",
-        device_serial="SN",
-        quantity="iop.right",
-        value=10.0 + n / 10,
-        unit="mmHg",
-        effective=datetime(2026, 11, 23, 9, 0, n % 60, tzinfo=ZoneInfo("Europe/Paris")),
-        device_status="ok",
-    )
-    return NewRow(msg_id, "tono-1", TOPICS.obs("tono-1"), fhir.encode(m))
-
-
-@pytest.fixture
-def backend(broker: Mosquitto, tmp_path: Path) -> Iterator[BackendStore]:
-    store = BackendStore(tmp_path / "backend.sqlite")
-    service = ReferenceBackend("127.0.0.1", broker.port, store, client_id="backend-it")
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run_until, args=(stop,))
-    thread.start()
-    assert service.subscribed.wait(10), "reference backend did not subscribe"
-    yield store
-    stop.set()
-    thread.join(10)
-    store.close()
+from tests.helpers import BUS, TOPICS, forwarding, obs_row, run_until, running_backend
 
 
 def _link_factory(port: int) -> Callable[[], Publisher]:
@@ -67,31 +26,19 @@ def _link_factory(port: int) -> Callable[[], Publisher]:
     return lambda: PahoPublisher(settings)
 
 
-async def _run_until(forwarder: Forwarder, done: Callable[[], bool], timeout: float) -> None:
-    task = asyncio.create_task(forwarder.run())
-    try:
-        async with asyncio.timeout(timeout):
-            while not done():
-                await asyncio.sleep(0.1)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def test_rows_are_deleted_only_after_the_backend_stored_them(
     broker: Mosquitto, backend: BackendStore, tmp_path: Path
 ) -> None:
     box = Outbox(tmp_path / "outbox.sqlite")
-    box.add([_obs_row(n) for n in range(40)])
+    box.add([obs_row(n) for n in range(40)])
     forwarder = Forwarder(
         box, _link_factory(broker.port), TOPICS, ForwarderSettings(max_in_flight=7)
     )
-    asyncio.run(_run_until(forwarder, lambda: not list(box.rows()), timeout=30))
+    asyncio.run(run_until(forwarder, lambda: not list(box.rows()), timeout=30))
     stored = [json.loads(line) for line in export_lines(tmp_path / "backend.sqlite")]
     assert len(stored) == 40
     assert {o["identifier"][0]["value"] for o in stored} == {
-        f"urn:uuid:{_obs_row(n).msg_id}" for n in range(40)
+        f"urn:uuid:{obs_row(n).msg_id}" for n in range(40)
     }
     assert forwarder.stats.confirmed == 40
 
@@ -100,17 +47,17 @@ def test_a_payload_the_backend_refuses_becomes_a_rejected_row(
     broker: Mosquitto, backend: BackendStore, tmp_path: Path
 ) -> None:
     box = Outbox(tmp_path / "outbox.sqlite")
-    good = _obs_row(1)
-    broken = json.loads(_obs_row(2).payload)
+    good = obs_row(1)
+    broken = json.loads(obs_row(2).payload)
     del broken["effectiveDateTime"]
-    bad = NewRow(_obs_row(2).msg_id, "tono-1", TOPICS.obs("tono-1"), json.dumps(broken).encode())
+    bad = NewRow(obs_row(2).msg_id, "tono-1", TOPICS.obs("tono-1"), json.dumps(broken).encode())
     box.add([good, bad])
     forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
 
     def settled() -> bool:
         return [r.state for r in box.rows()] == ["rejected"]
 
-    asyncio.run(_run_until(forwarder, settled, timeout=30))
+    asyncio.run(run_until(forwarder, settled, timeout=30))
     (row,) = box.rows()
     assert row.msg_id == bad.msg_id
     assert row.reason == "backend refused: effectiveDateTime missing or malformed"
@@ -128,7 +75,7 @@ def test_an_acl_refusal_is_a_rejection_not_a_delivery(tmp_path: Path) -> None:
     broker.start()
     try:
         box = Outbox(tmp_path / "outbox.sqlite")
-        refused = _obs_row(1)  # obs/ is not in this ACL
+        refused = obs_row(1)  # obs/ is not in this ACL
         others = [
             NewRow(f"tm-{n}", "cabin", TOPICS.telemetry("cabin"), b"{}", kind="telemetry")
             for n in range(5)
@@ -142,7 +89,7 @@ def test_an_acl_refusal_is_a_rejection_not_a_delivery(tmp_path: Path) -> None:
                 refused.msg_id
             ] and forwarder.stats.rejected == 1
 
-        asyncio.run(_run_until(forwarder, settled, timeout=30))
+        asyncio.run(run_until(forwarder, settled, timeout=30))
         (row,) = box.rows()  # the other rows flowed, and so did the event (deleted on PUBACK)
         assert (row.state, row.reason) == ("rejected", "broker refused: Not authorized (135)")
         assert forwarder.events.raised == 1
@@ -152,7 +99,7 @@ def test_an_acl_refusal_is_a_rejection_not_a_delivery(tmp_path: Path) -> None:
 
 def test_forwarder_waits_for_a_broker_that_comes_late(tmp_path: Path, backend_port: int) -> None:
     box = Outbox(tmp_path / "outbox.sqlite")
-    box.add([_obs_row(n) for n in range(5)])
+    box.add([obs_row(n) for n in range(5)])
     forwarder = Forwarder(
         box,
         _link_factory(backend_port),
@@ -163,26 +110,16 @@ def test_forwarder_waits_for_a_broker_that_comes_late(tmp_path: Path, backend_po
     )
     late = Mosquitto(tmp_path / "late", port=backend_port)
     store = BackendStore(tmp_path / "b.sqlite")
-    stop = threading.Event()
 
     async def scenario() -> None:
-        task = asyncio.create_task(forwarder.run())
-        await asyncio.sleep(1.5)  # several refused connection attempts
-        assert forwarder.stats.connects == 0
-        late.start()
-        service = ReferenceBackend("127.0.0.1", backend_port, store, client_id="late-backend")
-        thread = threading.Thread(target=service.run_until, args=(stop,))
-        thread.start()
-        try:
-            async with asyncio.timeout(30):
-                while list(box.rows()):
-                    await asyncio.sleep(0.1)
-        finally:
-            stop.set()
-            await asyncio.to_thread(thread.join, 10)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        async with forwarding(forwarder):
+            await asyncio.sleep(1.5)  # several refused connection attempts
+            assert forwarder.stats.connects == 0
+            late.start()
+            with running_backend(backend_port, store, "late-backend"):
+                async with asyncio.timeout(30):
+                    while list(box.rows()):
+                        await asyncio.sleep(0.1)
 
     try:
         asyncio.run(scenario())
@@ -206,7 +143,7 @@ def test_an_unreadable_tls_file_is_logged_and_retried_not_fatal(
         host="127.0.0.1", port=8883, client_id="gw", tls=True, ca_file=tmp_path / "missing-ca.pem"
     )
     box = Outbox(tmp_path / "outbox.sqlite")
-    box.add([_obs_row(1)])
+    box.add([obs_row(1)])
     forwarder = Forwarder(
         box,
         lambda: PahoPublisher(settings),
@@ -220,7 +157,7 @@ def test_an_unreadable_tls_file_is_logged_and_retried_not_fatal(
         calls += 1
         return caplog.text.count("mqtt client cannot be set up") >= 3
 
-    asyncio.run(_run_until(forwarder, attempts, timeout=10))
+    asyncio.run(run_until(forwarder, attempts, timeout=10))
     assert forwarder.stats.connects == 0
     assert "missing-ca.pem" in caplog.text
     assert next(box.rows()).state == "pending"  # nothing lost, nothing marked sent
@@ -230,12 +167,12 @@ def test_events_and_telemetry_go_on_puback_clinical_waits_for_the_backend(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
     box = Outbox(tmp_path / "outbox.sqlite")
-    clinical = _obs_row(1)
+    clinical = obs_row(1)
     event = NewRow("ev-1", "gateway", TOPICS.events, b'{"type":"x"}', kind="event")
     telemetry = NewRow("tm-1", "cabin", TOPICS.telemetry("cabin"), b'{"t":21.5}', kind="telemetry")
     box.add([clinical, event, telemetry])
     forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
-    asyncio.run(_run_until(forwarder, lambda: len(list(box.rows())) == 1, timeout=15))
+    asyncio.run(run_until(forwarder, lambda: len(list(box.rows())) == 1, timeout=15))
     (row,) = box.rows()  # no backend here: the clinical row stays until acknowledged
     assert (row.msg_id, row.state) == (clinical.msg_id, "in_flight")
 
@@ -248,7 +185,7 @@ def test_an_ack_that_cannot_be_applied_is_retried_not_lost(
     proxy.set_mode("delay", 1.5)  # time to lock the outbox between publish and ack
     path = tmp_path / "outbox.sqlite"
     box = Outbox(path)
-    rows = [_obs_row(n) for n in range(3)]
+    rows = [obs_row(n) for n in range(3)]
     box.add(rows)
     forwarder = Forwarder(
         box, _link_factory(proxy.port), TOPICS, ForwarderSettings(resend_after=8.0)
@@ -256,22 +193,16 @@ def test_an_ack_that_cannot_be_applied_is_retried_not_lost(
     blocker = sqlite3.connect(path, isolation_level=None)
 
     async def scenario() -> None:
-        task = asyncio.create_task(forwarder.run())
-        try:
-            async with asyncio.timeout(40):
-                while [r.state for r in box.rows()] != ["in_flight"] * 3:
-                    await asyncio.sleep(0.01)
-                blocker.execute("BEGIN EXCLUSIVE")
-                while "backend ack not applied" not in caplog.text:
-                    await asyncio.sleep(0.1)
-                blocker.execute("ROLLBACK")
-                proxy.set_mode("pass")
-                while list(box.rows()):  # re-sent after resend_after, acked again, deleted
-                    await asyncio.sleep(0.1)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        async with forwarding(forwarder), asyncio.timeout(40):
+            while [r.state for r in box.rows()] != ["in_flight"] * 3:
+                await asyncio.sleep(0.01)
+            blocker.execute("BEGIN EXCLUSIVE")
+            while "backend ack not applied" not in caplog.text:
+                await asyncio.sleep(0.1)
+            blocker.execute("ROLLBACK")
+            proxy.set_mode("pass")
+            while list(box.rows()):  # re-sent after resend_after, acked again, deleted
+                await asyncio.sleep(0.1)
 
     try:
         asyncio.run(scenario())
@@ -287,11 +218,11 @@ def test_backend_deduplicates_resent_copies(
 ) -> None:
     """A row re-sent after a lost PUBACK or ack arrives twice: stored once, acked both times."""
     box = Outbox(tmp_path / "outbox.sqlite")
-    row = _obs_row(7)
+    row = obs_row(7)
     box.add([row])
     forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
-    asyncio.run(_run_until(forwarder, lambda: not list(box.rows()), timeout=15))
+    asyncio.run(run_until(forwarder, lambda: not list(box.rows()), timeout=15))
     box.add([row])  # the same reading again, e.g. the device repeated it after a crash
-    asyncio.run(_run_until(forwarder, lambda: not list(box.rows()), timeout=15))
+    asyncio.run(run_until(forwarder, lambda: not list(box.rows()), timeout=15))
     assert backend.stored_ids() == [row.msg_id]
     assert backend.duplicate_copies() == 1

@@ -7,8 +7,7 @@ still pending in the outbox.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,10 @@ from edge.outbox import Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher
-from edge.publish.topics import Topics
-from simulators.backend.service import ReferenceBackend
 from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto, free_port
-from tests.integration.test_forwarder import _obs_row
+from tests.helpers import BUS, TOPICS, obs_row, run_until, running_backend
 from tests.tlsutil import Identity, Pki
-
-BUS = "bus-it"  # the topic prefix used by _obs_row
 
 
 @dataclass
@@ -73,20 +68,6 @@ def _factory(settings: MqttSettings) -> Callable[[], Publisher]:
     return lambda: PahoPublisher(settings)
 
 
-async def _drive(forwarder: Forwarder, done: Callable[[], bool], seconds: float) -> None:
-    task = asyncio.create_task(forwarder.run())
-    try:
-        async with asyncio.timeout(seconds):
-            while not done():
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        pass
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def _settings(
     t: TlsBroker, ident: Identity | None, host: str = "localhost", **kw: object
 ) -> MqttSettings:
@@ -109,38 +90,24 @@ def test_a_bus_with_its_certificate_delivers_and_cannot_publish_for_another_bus(
 ) -> None:
     store = BackendStore(tmp_path / "backend.sqlite")
     t = tls_broker
-    service = ReferenceBackend(
-        "localhost",
-        t.tls_port,
-        store,
-        "backend-tls",
-        tls=(t.pki.ca_file, t.backend.cert, t.backend.key),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run_until, args=(stop,))
-    thread.start()
-    assert service.subscribed.wait(10), "reference backend did not subscribe"
-    try:
+    tls = (t.pki.ca_file, t.backend.cert, t.backend.key)
+    with running_backend(t.tls_port, store, "backend-tls", host="localhost", tls=tls):
         box = Outbox(tmp_path / "outbox.sqlite")
-        own = _obs_row(1)
-        foreign = _obs_row(2).__class__(
-            _obs_row(2).msg_id, "tono-1", "santebus/v1/bus-other/obs/tono-1", _obs_row(2).payload
-        )
+        own = obs_row(1)
+        other = obs_row(2)
+        foreign = dataclasses.replace(other, topic="santebus/v1/bus-other/obs/tono-1")
         box.add([own, foreign])
-        forwarder = Forwarder(box, _factory(_settings(t, t.bus)), Topics(BUS))
+        forwarder = Forwarder(box, _factory(_settings(t, t.bus)), TOPICS)
 
         def settled() -> bool:
             return [r.state for r in box.rows()] == ["rejected"]
 
-        asyncio.run(_drive(forwarder, settled, 20))
+        asyncio.run(run_until(forwarder, settled, 20))
         (row,) = box.rows()
         assert row.msg_id == foreign.msg_id
         assert row.reason == "broker refused: Not authorized (135)"
         assert store.stored_ids() == [own.msg_id]
-    finally:
-        stop.set()
-        thread.join(10)
-        store.close()
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -165,17 +132,11 @@ def test_bad_tls_is_refused_and_never_downgraded(
     else:
         settings = _settings(t, t.bus, port=t.plain_port)
     box = Outbox(tmp_path / "outbox.sqlite")
-    box.add([_obs_row(1)])
+    box.add([obs_row(1)])
     forwarder = Forwarder(
-        box, _factory(settings), Topics(BUS), ForwarderSettings(backoff_min=0.2, backoff_max=0.5)
+        box, _factory(settings), TOPICS, ForwarderSettings(backoff_min=0.2, backoff_max=0.5)
     )
-    asyncio.run(
-        _drive(
-            forwarder,
-            lambda: "mqtt link down" in caplog.text and caplog.text.count("mqtt link down") >= 2,
-            15,
-        )
-    )
+    asyncio.run(run_until(forwarder, lambda: caplog.text.count("mqtt link down") >= 2, 15))
     assert forwarder.stats.connects == 0, f"{case}: a connection was established"
     assert caplog.text.count("mqtt link down") >= 2, f"{case}: not retried"
     (row,) = box.rows()
