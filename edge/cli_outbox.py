@@ -6,9 +6,11 @@ is the one write, safe while the daemon runs (SQLite serialises writers; busy ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from edge.outbox import Outbox, OutboxError, Row
 _json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-def _open(config_path: Path, overrides: tuple[str, ...]) -> Outbox:
+@contextlib.contextmanager
+def _open(config_path: Path, overrides: tuple[str, ...]) -> Iterator[Outbox]:
+    """The configured outbox, opened read-only in spirit (never repaired), closed after."""
     try:
         config = load_config(config_path, overrides)
     except ConfigError as exc:
@@ -34,10 +38,14 @@ def _open(config_path: Path, overrides: tuple[str, ...]) -> Outbox:
         click.echo(f"no outbox at {path} (the daemon has not run with this config)", err=True)
         sys.exit(1)
     try:
-        return Outbox(path, repair=False)
+        box = Outbox(path, repair=False)
     except OutboxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    try:
+        yield box
+    finally:
+        box.close()
 
 
 def row_dict(row: Row, with_payload: bool = True) -> dict[str, Any]:
@@ -88,8 +96,7 @@ def outbox() -> None:
 @_json_option
 def stats(config_path: Path, overrides: tuple[str, ...], as_json: bool) -> None:
     """Rows per state, space used, counters."""
-    box = _open(config_path, overrides)
-    try:
+    with _open(config_path, overrides) as box:
         usage = box.usage()
         counters = box.counters()
         data: dict[str, Any] = {
@@ -99,8 +106,6 @@ def stats(config_path: Path, overrides: tuple[str, ...], as_json: bool) -> None:
             "disk_free_bytes": usage.disk_free_bytes,
             "counters": counters,
         }
-    finally:
-        box.close()
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return
@@ -128,11 +133,8 @@ def list_rows(
     config_path: Path, overrides: tuple[str, ...], as_json: bool, state: str | None, limit: int
 ) -> None:
     """Rows, oldest first (without payloads)."""
-    box = _open(config_path, overrides)
-    try:
+    with _open(config_path, overrides) as box:
         rows = list(box.rows(state=state, limit=limit))
-    finally:
-        box.close()
     if as_json:
         for row in rows:
             click.echo(json.dumps(row_dict(row, with_payload=False), sort_keys=True))
@@ -151,11 +153,8 @@ def list_rows(
 @click.argument("key")
 def show(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
     """One row (by msg_id or seq), with its payload, as JSON."""
-    box = _open(config_path, overrides)
-    try:
+    with _open(config_path, overrides) as box:
         row = box.get(key)
-    finally:
-        box.close()
     if row is None:
         click.echo(f"no outbox row {key!r}", err=True)
         sys.exit(1)
@@ -167,12 +166,9 @@ def show(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
 @click.argument("key")
 def requeue(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
     """Send a rejected row again (after the cause was fixed)."""
-    box = _open(config_path, overrides)
-    try:
+    with _open(config_path, overrides) as box:
         before = box.get(key)
         row = box.requeue(key)
-    finally:
-        box.close()
     if row is None or before is None:
         click.echo(f"no outbox row {key!r}", err=True)
         sys.exit(1)
@@ -183,9 +179,6 @@ def requeue(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
 @_common
 def export(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Every row as a JSON line, payload decoded."""
-    box = _open(config_path, overrides)
-    try:
+    with _open(config_path, overrides) as box:
         for row in box.rows():
             click.echo(json.dumps(row_dict(row), sort_keys=True))
-    finally:
-        box.close()

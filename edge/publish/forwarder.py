@@ -86,9 +86,8 @@ class Forwarder:
                 log.info("mqtt connected attempt=%d", self.stats.connects)
                 await self._session(link)
             except asyncio.CancelledError:
-                if (
-                    self.connected.is_set() and link is not None
-                ):  # clean shutdown: tell the backend we left
+                # clean shutdown: tell the backend we left
+                if self.connected.is_set() and link is not None:
                     with contextlib.suppress(LinkError, TimeoutError):
                         await asyncio.wait_for(self.say_offline(link), 2.0)
                 raise
