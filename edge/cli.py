@@ -103,9 +103,16 @@ def simulate(
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False))
 @_set_option
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--share", metavar="GROUP", help="Join shared subscription GROUP (several workers).")
+@click.option("--instance", type=int, default=0, help="Worker number, unique within a --share.")
 @click.pass_context
 def backend(
-    ctx: click.Context, config_path: Path | None, overrides: tuple[str, ...], db: Path | None
+    ctx: click.Context,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    db: Path | None,
+    share: str | None,
+    instance: int,
 ) -> None:
     """Run the reference backend: store Observations by message id, then ack them."""
     if ctx.invoked_subcommand is not None:
@@ -115,7 +122,7 @@ def backend(
     config = _load(config_path, overrides)
     logs.setup(config.gateway.log_level)
     service = importlib.import_module("simulators.backend.service")
-    sys.exit(service.main(config.mqtt.host, config.mqtt.port, db))
+    sys.exit(service.main(config.mqtt.host, config.mqtt.port, db, share, instance))
 
 
 @backend.command("export")

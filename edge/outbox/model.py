@@ -19,8 +19,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at    REAL,
     reason     TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_state_seq ON outbox (state, seq);
-CREATE INDEX IF NOT EXISTS outbox_state_sent ON outbox (state, sent_at);
+-- Partial indexes: a row sits in at most one, so marking it sent or deleting it touches one
+-- entry where (state, seq) and (state, sent_at) indexes touched two.
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_in_flight ON outbox (sent_at) WHERE state = 'in_flight';
+DROP INDEX IF EXISTS outbox_state_seq;  -- the two full indexes of the first schema
+DROP INDEX IF EXISTS outbox_state_sent;
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL

@@ -271,14 +271,16 @@ class Outbox:
         """Rows to publish now, oldest first: pending ones, then in-flight ones gone stale."""
         stamp = time.time() if now is None else now
         # Two index range scans rather than one OR (which scans the whole table): the drain
-        # of a large backlog calls this once per window.
+        # of a large backlog calls this once per quarter window.
         pending = self._db.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
             (limit,),
         ).fetchall()
+        # ORDER BY sent_at, not seq: the partial index answers it, where ORDER BY seq made the
+        # planner walk the whole table looking for stale rows that mostly do not exist.
         stale = self._db.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE state = 'in_flight' AND sent_at < ?"
-            " ORDER BY seq LIMIT ?",
+            " ORDER BY sent_at LIMIT ?",
             (stamp - resend_after, limit),
         ).fetchall()
         return [Row(*r) for r in sorted(pending + stale)[:limit]]

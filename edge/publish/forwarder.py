@@ -16,12 +16,12 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge.events import Events
 from edge.outbox import Outbox, OutboxError, Row
 from edge.pipeline.fhir import SCHEMA
-from edge.publish.port import LinkError, Publisher
+from edge.publish.port import LinkError, Publisher, PublishOutcome
 from edge.publish.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,15 @@ class ForwarderStats:
     published: int = 0
     confirmed: int = 0
     rejected: int = 0
+
+
+@dataclass(slots=True)
+class _Window:
+    """The publishes of one session awaiting their PUBACK."""
+
+    refill_at: int
+    awaiting: dict[str, float] = field(default_factory=dict)  # msg_id -> sent (loop clock)
+    failed: list[str] = field(default_factory=list)
 
 
 class Forwarder:
@@ -140,61 +149,80 @@ class Forwarder:
         )
 
     async def _publish_loop(self, link: Publisher) -> None:
-        """A sliding window: up to ``max_in_flight`` publishes await their PUBACK at once."""
+        """A sliding window: up to ``max_in_flight`` publishes await their PUBACK at once.
+
+        No task per row: each PUBLISH's future settles through a callback (a task and a timer
+        per row cost a fifth of a backlog drain); one clock checks the oldest for a timeout.
+        """
         s = self.settings
-        awaiting: dict[str, asyncio.Task[bool]] = {}
-        failed: list[str] = []
+        window = _Window(refill_at=s.max_in_flight - max(1, s.max_in_flight // 4))
+        clock = asyncio.get_running_loop().time
+        while not link.state.disconnected.is_set():
+            if window.failed:
+                raise LinkError(f"publish failed for {len(window.failed)} rows")
+            if self._reconnect.is_set():
+                self._reconnect.clear()
+                raise LinkError("reconnect requested")
+            if window.awaiting:
+                msg_id, sent = next(iter(window.awaiting.items()))
+                if clock() - sent > s.puback_timeout:
+                    raise LinkError(f"no PUBACK for {msg_id} within {s.puback_timeout} s")
+            await self._publish_unstored_events(link)
+            rows: list[Row] = []
+            if len(window.awaiting) <= window.refill_at:
+                try:
+                    rows = self._take_due(window.awaiting)
+                except OutboxError as exc:
+                    # A busy or failing outbox is not a broken link: keep it, retry.
+                    log.warning("outbox unavailable error=%r retry_in=1s", str(exc))
+                    await asyncio.sleep(1.0)
+                    continue
+            now = clock()
+            for row in rows:
+                fut = link.send(
+                    row.topic,
+                    row.payload,
+                    user_properties={"msg-id": row.msg_id, "schema": SCHEMAS[row.kind]},
+                )
+                window.awaiting[row.msg_id] = now
+                fut.add_done_callback(functools.partial(self._on_puback, window, row))
+            if rows and len(window.awaiting) < s.max_in_flight:
+                continue  # more may be due: fill the window
+            await self._idle(link)
+        raise LinkError("broker connection lost")
 
-        def settled(msg_id: str, task: asyncio.Task[bool]) -> None:
-            awaiting.pop(msg_id, None)
-            if task.cancelled() or task.exception() is not None or not task.result():
-                failed.append(msg_id)
+    def _take_due(self, awaiting: dict[str, float]) -> list[Row]:
+        """Rows to send now, marked in flight: one query and one commit per chunk."""
+        s = self.settings
+        room = s.max_in_flight - len(awaiting)
+        rows = [r for r in self.outbox.due(room, s.resend_after) if r.msg_id not in awaiting]
+        if rows:
+            self.outbox.mark_sent([r.msg_id for r in rows])
+        return rows
 
+    def _on_puback(self, window: _Window, row: Row, fut: asyncio.Future[PublishOutcome]) -> None:
+        window.awaiting.pop(row.msg_id, None)
+        if fut.cancelled() or fut.exception() is not None:
+            window.failed.append(row.msg_id)  # stays in_flight; re-sent after the reconnect
+            self.wake.set()
+            return
         try:
-            while not link.state.disconnected.is_set():
-                if failed:
-                    raise LinkError(f"publish failed for {len(failed)} rows")
-                if self._reconnect.is_set():
-                    self._reconnect.clear()
-                    raise LinkError("reconnect requested")
-                await self._publish_unstored_events(link)
-                rows = []
-                room = s.max_in_flight - len(awaiting)
-                # refill in chunks of a quarter window: one query and one commit per chunk
-                if room >= max(1, s.max_in_flight // 4) or not awaiting:
-                    try:
-                        rows = [
-                            r for r in self.outbox.due(room, s.resend_after)
-                            if r.msg_id not in awaiting
-                        ]  # fmt: skip
-                        if rows:
-                            self.outbox.mark_sent([r.msg_id for r in rows])
-                    except OutboxError as exc:
-                        # A busy or failing outbox is not a broken link: keep it, retry.
-                        log.warning("outbox unavailable error=%r retry_in=1s", str(exc))
-                        await asyncio.sleep(1.0)
-                        continue
-                for row in rows:
-                    task = asyncio.create_task(self._publish(link, row))
-                    awaiting[row.msg_id] = task
-                    task.add_done_callback(functools.partial(settled, row.msg_id))
-                if rows and len(awaiting) < s.max_in_flight:
-                    continue  # more may be due: fill the window
-                await self._idle(link, set(awaiting.values()))
-            raise LinkError("broker connection lost")
-        finally:
-            for task in awaiting.values():
-                task.cancel()
+            self._settle(row, fut.result())
+        except OutboxError as exc:  # stays in flight: re-sent after resend_after
+            log.error("outbox not updated msg_id=%s error=%r", row.msg_id, str(exc))
+        except Exception:  # a bug: end the session loudly rather than lose track
+            log.exception("PUBACK handling failed msg_id=%s", row.msg_id)
+            window.failed.append(row.msg_id)
+        if len(window.awaiting) <= window.refill_at:
+            self.wake.set()  # refill in chunks of a quarter window, not per PUBACK
 
-    async def _idle(self, link: Publisher, publishing: set[asyncio.Task[bool]]) -> None:
-        """Until a PUBACK frees the window, new rows arrive, the link drops, or 1 s passes."""
+    async def _idle(self, link: Publisher) -> None:
+        """Until PUBACKs free a quarter of the window, rows arrive, the link drops, or 1 s."""
         self.wake.clear()
         disconnected = asyncio.ensure_future(link.state.disconnected.wait())
         woken = asyncio.ensure_future(self.wake.wait())
         try:
-            await asyncio.wait(
-                {disconnected, woken, *publishing}, timeout=1.0, return_when="FIRST_COMPLETED"
-            )
+            await asyncio.wait({disconnected, woken}, timeout=1.0, return_when="FIRST_COMPLETED")
         finally:
             disconnected.cancel()
             woken.cancel()
@@ -206,16 +234,8 @@ class Forwarder:
             await link.publish(topic, payload, timeout=self.settings.puback_timeout)
             self.events.unstored.popleft()
 
-    async def _publish(self, link: Publisher, row: Row) -> bool:
-        try:
-            outcome = await link.publish(
-                row.topic,
-                row.payload,
-                user_properties={"msg-id": row.msg_id, "schema": SCHEMAS[row.kind]},
-                timeout=self.settings.puback_timeout,
-            )
-        except LinkError:
-            return False  # stays in_flight; re-sent after reconnect
+    def _settle(self, row: Row, outcome: PublishOutcome) -> None:
+        """The broker's PUBACK for ``row``."""
         self.stats.published += 1
         if outcome.accepted and row.kind != "clinical":
             # Telemetry and events need no backend ack: the broker's PUBACK is enough for them.
@@ -241,7 +261,6 @@ class Forwarder:
                     by="broker",
                     reason=outcome.reason,
                 )
-        return True
 
     async def _consume_acks(self, link: Publisher) -> None:
         while True:

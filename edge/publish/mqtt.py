@@ -1,9 +1,13 @@
 """The one paho-mqtt adapter of the daemon: MQTT 5, QoS 1, TLS that fails closed.
 
-paho runs its network loop in a thread; every callback crosses into the event loop with
-``call_soon_threadsafe`` and all bookkeeping happens on the loop thread. No lock of ours is
-ever held while calling into paho: paho calls ``on_publish`` while holding its own message
-mutex, so a lock taken on both sides deadlocks (seen here: a silent stall after a reconnect).
+paho is driven from the asyncio event loop (paho's documented external-loop interface:
+``loop_read`` / ``loop_write`` / ``loop_misc`` on the socket's readiness), not from its own
+network thread. Everything - publishing, PUBACK callbacks, bookkeeping - then runs on one
+thread: no lock contention with paho's message mutex (a lock of ours taken on both sides once
+deadlocked here), no cross-thread wake-up per PUBACK, and a backlog drain that is not spent
+handing the GIL back and forth (the threaded version drained at half this rate). Only the
+blocking part of ``connect()`` - DNS, TCP connect, TLS handshake - runs in a worker thread,
+before the socket is registered with the loop.
 
 Facts this module is built on:
 
@@ -19,13 +23,13 @@ Facts this module is built on:
   next connection), never a plaintext fallback.
 * Half-open links: paho only notices a dead peer after up to twice the keepalive; a watchdog
   here drops the link when nothing at all has arrived for 1.5 x keepalive (MQTT 5 section
-  3.1.2.10: the peer must answer PINGREQ, so silence that long means the link is gone).
+  3.1.2.10: the peer must answer PINGREQ, so silence that long means the link is gone). The
+  same watchdog calls ``loop_misc``, which sends the PINGREQs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import ssl
 import time
@@ -55,6 +59,7 @@ log = logging.getLogger(__name__)
 #: Topic Name invalid, Payload format invalid. Others (0x80 Unspecified error, 0x83
 #: Implementation specific error, 0x97 Quota exceeded) may pass later.
 PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x99})
+_ACCEPTED = PublishOutcome(accepted=True, reason="Success (0)")  # the common case, shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +80,57 @@ class MqttSettings:
     max_inflight: int = 100
 
 
-_PUBLISH_PROPERTIES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+class UserProperties(Properties):
+    """PUBLISH properties made of User Properties only, packed once at construction.
 
-
-class _StampingClient(paho.Client):
-    """paho's client, noting when bytes last arrived from the broker.
-
-    paho's own ``_last_bytes_received`` is also reset when it *sends* a PINGREQ, so it cannot
-    tell a silent peer; ``on_log`` could, but formatting every log line halved the drain rate.
+    paho's generic ``Properties`` walks its whole property table to build, set and pack each
+    instance - a third of the publish cost in a backlog drain. Wire format (MQTT 5): Property
+    Length as a Variable Byte Integer (sections 2.2.2.1, 1.5.5), then per pair the identifier
+    0x26 (section 3.3.2.3.7) and a UTF-8 String Pair (section 1.5.7: two UTF-8 strings, each
+    prefixed by its two-byte length, section 1.5.4). ``pack()`` is the only method paho calls on
+    a PUBLISH's properties; tests check the bytes against paho's own encoder.
     """
 
-    last_in = 0.0
+    packed: bytes
+    pairs: tuple[tuple[str, str], ...]
 
-    def _sock_recv(self, bufsize: int) -> bytes:  # pinned paho==2.2.0 internal hook
-        data: bytes = super()._sock_recv(bufsize)
-        self.last_in = time.monotonic()
-        return data
+    def __init__(self, pairs: dict[str, str]) -> None:
+        # Properties.__init__ is skipped on purpose (it is the cost) and its __setattr__
+        # accepts only MQTT property names, hence object.__setattr__.
+        object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
+        object.__setattr__(self, "pairs", tuple(pairs.items()))
+        body = bytearray()
+        for key, value in pairs.items():
+            body.append(0x26)
+            for text in (key, value):
+                try:
+                    data = text.encode("utf-8")
+                except UnicodeEncodeError as exc:  # lone surrogates: [MQTT-1.5.4-1]
+                    raise ValueError(f"user property {key!r} is not valid UTF-8 text") from exc
+                if len(data) > 0xFFFF:
+                    raise ValueError(f"user property {key!r} longer than 65,535 bytes")
+                if b"\x00" in data:  # MQTT 5 section 1.5.4 [MQTT-1.5.4-2]
+                    raise ValueError(f"user property {key!r} contains U+0000")
+                body += len(data).to_bytes(2, "big") + data
+        object.__setattr__(self, "packed", _variable_byte_integer(len(body)) + bytes(body))
+
+    def pack(self) -> bytes:
+        return self.packed
+
+    def __str__(self) -> str:
+        return f"UserProperty={list(self.pairs)}"
+
+    __repr__ = __str__
+
+
+def _variable_byte_integer(value: int) -> bytes:
+    """MQTT 5 section 1.5.5: seven bits per byte, least significant first, high bit = more."""
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 class PahoPublisher:
@@ -106,18 +146,20 @@ class PahoPublisher:
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
         self._watchdog: asyncio.Task[None] | None = None
         self._tls: _TrackingContext | None = None
+        #: when bytes last arrived (paho's own ``_last_bytes_received`` is also reset when it
+        #: *sends* a PINGREQ, so it cannot tell a silent peer)
+        self._last_in = 0.0
         self._client = self._make_client()
 
     # ----------------------------------------------------------------- set-up
 
-    def _make_client(self) -> _StampingClient:
+    def _make_client(self) -> paho.Client:
         s = self.settings
-        client = _StampingClient(
+        client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=paho.MQTTv5,
-            # the network thread ends when the link drops; the forwarder makes a new client
-            reconnect_on_failure=False,
+            reconnect_on_failure=False,  # the forwarder makes a new client per attempt
         )
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(s.max_inflight)
@@ -142,6 +184,8 @@ class PahoPublisher:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = s.session_expiry
         try:
+            # Blocking (DNS, TCP, TLS handshake), so in a worker; paho writes CONNECT itself
+            # there, as no socket callbacks are installed yet.
             await asyncio.to_thread(
                 self._client.connect,
                 s.host,
@@ -151,13 +195,9 @@ class PahoPublisher:
                 properties=props,
             )
         except (OSError, ssl.SSLError, ValueError) as exc:
-            if self._tls is not None:
-                self._tls.close_all()
+            self._discard()
             raise LinkError(f"cannot reach broker {s.host}:{s.port}: {exc}") from exc
-        # paho 2.2's loop_start() replaces the wake-up socket pair connect() made without
-        # closing it (two descriptors leaked per connection); close it first.
-        self._client._reset_sockets(sockpair_only=True)  # noqa: SLF001 - pinned paho==2.2.0
-        self._client.loop_start()
+        self._attach()
         try:
             async with asyncio.timeout(s.connect_timeout):
                 code = await self._connected
@@ -165,31 +205,44 @@ class PahoPublisher:
             raise LinkError(f"no CONNACK from {s.host}:{s.port} in {s.connect_timeout} s") from exc
         if code.is_failure:
             raise LinkRefusedError(f"broker {s.host}:{s.port} refused the connection: {code}")
-        self._client.last_in = time.monotonic()  # the CONNACK just arrived
+
+    def _attach(self) -> None:
+        """Hand the connected socket to the event loop (on the loop thread)."""
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            raise LinkError("paho returned no socket after connect")
+        self._last_in = time.monotonic()
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_want_write
+        client.on_socket_unregister_write = self._on_write_done
+        self._loop.add_reader(sock, self._on_readable, sock)
+        if client.want_write():
+            self._on_want_write(client, None, sock)
         self._watchdog = asyncio.create_task(self._watch(), name="mqtt-keepalive-watchdog")
 
     async def close(self) -> None:
-        """Disconnect and release every socket, even if the caller is being cancelled."""
+        """Disconnect and release every socket.
+
+        Nothing here awaits, so no cancellation can interrupt the clean-up half-way (one once
+        leaked descriptors that way).
+        """
         if self._watchdog is not None:
             self._watchdog.cancel()
         try:
-            # Shielded and done in one worker call: a cancellation arriving mid-close must not
-            # skip the socket clean-up (it did, leaking descriptors, under test).
-            await asyncio.shield(asyncio.to_thread(self._release))
+            self._client.disconnect()
+            self._client.loop_write()  # DISCONNECT now if the socket takes it; never waits
         finally:
+            self._discard()
             self._fail_all("connection closed")
 
-    def _release(self) -> None:
-        try:
-            self._client.disconnect()
-        finally:
-            self._client.loop_stop()
-            if self._tls is not None:
-                self._tls.close_all()
-            # paho 2.2 keeps its wake-up socket pair open after a failed connect and offers no
-            # public way to close it; without this each failed attempt leaks two descriptors
-            # until garbage collection (caught by the TLS tests' ResourceWarning check).
-            self._client._reset_sockets()  # noqa: SLF001 - pinned paho==2.2.0
+    def _discard(self) -> None:
+        # Closes the socket (our on_socket_close unregisters it from the loop first) and the
+        # wake-up socket pair paho 2.2 keeps with no public way to close it.
+        self._client._reset_sockets()  # noqa: SLF001 - pinned paho==2.2.0
+        if self._tls is not None:
+            # paho drops a socket whose TLS handshake failed without closing it
+            self._tls.close_all()
 
     # ----------------------------------------------------------------- operations
 
@@ -198,14 +251,30 @@ class PahoPublisher:
         rc, mid = self._client.subscribe(topic, qos=1)
         if rc != paho.MQTT_ERR_SUCCESS or mid is None:
             raise LinkError(f"subscribe {topic} failed: {paho.error_string(rc)}")
-        # The SUBACK callback reaches this thread via call_soon_threadsafe, i.e. after this
-        # line has run: registering the future here cannot miss it.
+        # The SUBACK can only be read by this thread, after this returns: no race.
         self._subs[mid] = fut
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
                 await fut
         except TimeoutError as exc:
             raise LinkError(f"no SUBACK for {topic} in {self.settings.connect_timeout} s") from exc
+
+    def send(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        user_properties: dict[str, str] | None = None,
+    ) -> asyncio.Future[PublishOutcome]:
+        props = UserProperties(user_properties) if user_properties else None
+        info = self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise LinkError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        # The PUBACK can only be read by this thread, after this returns: no race.
+        fut: asyncio.Future[PublishOutcome] = self._loop.create_future()
+        self._pending[info.mid] = fut
+        return fut
 
     async def publish(
         self,
@@ -216,31 +285,41 @@ class PahoPublisher:
         user_properties: dict[str, str] | None = None,
         timeout: float = 30.0,
     ) -> PublishOutcome:
-        props = None
-        if user_properties:
-            # a shallow copy of a template: paho's Properties() rebuilds its whole property
-            # table on every construction, a fifth of the publish cost in a backlog drain
-            props = copy.copy(_PUBLISH_PROPERTIES)
-            props.UserProperty = list(user_properties.items())
-        fut: asyncio.Future[PublishOutcome] = self._loop.create_future()
-        info = self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            raise LinkError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
-        # Even a PUBACK already received is resolved later, on this thread (see _on_publish).
-        self._pending[info.mid] = fut
+        fut = self.send(topic, payload, retain=retain, user_properties=user_properties)
         try:
             async with asyncio.timeout(timeout):
                 return await fut
         except TimeoutError as exc:
             raise LinkError(f"no PUBACK for {topic} within {timeout} s") from exc
 
-    # ----------------------------------------------------------------- paho thread callbacks
+    # ----------------------------------------------------------------- socket and paho callbacks
+
+    def _on_readable(self, sock: Any) -> None:
+        self._last_in = time.monotonic()
+        self._client.loop_read()
+        # TLS may hold decrypted bytes the kernel no longer reports as readable
+        if self._client.socket() is sock and isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self._loop.call_soon(self._on_readable, sock)
+
+    def _on_writable(self) -> None:
+        self._client.loop_write()
+
+    def _on_want_write(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._loop.add_writer(sock, self._on_writable)
+
+    def _on_write_done(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._loop.remove_writer(sock)
+
+    def _on_socket_close(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
 
     async def _watch(self) -> None:
         limit = 1.5 * self.settings.keepalive
         while not self.state.disconnected.is_set():
             await asyncio.sleep(min(1.0, limit / 6))
-            silent = time.monotonic() - self._client.last_in
+            self._client.loop_misc()  # sends PINGREQ when the keepalive is due
+            silent = time.monotonic() - self._last_in
             if silent > limit:
                 log.warning(
                     "mqtt link silent for %.1fs (keepalive %ds): dropping it",
@@ -251,32 +330,28 @@ class PahoPublisher:
                 self._fail_all("keepalive timeout: half-open link")
                 return
 
+    # paho calls these from loop_read / loop_write / loop_misc, i.e. on the loop thread.
+
     def _on_connect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
-        self._loop.call_soon_threadsafe(_set_result, self._connected, code)
+        _set_result(self._connected, code)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
         log.info("mqtt disconnected reason=%s", code)
-        self._loop.call_soon_threadsafe(self.state.disconnected.set)
-        self._loop.call_soon_threadsafe(self._fail_all, f"disconnected: {code}")
+        self.state.disconnected.set()
+        self._fail_all(f"disconnected: {code}")
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
-        outcome = PublishOutcome(
+        outcome = _ACCEPTED if code.value == 0 else PublishOutcome(
             accepted=not code.is_failure,
             reason=f"{code} ({code.value})",  # e.g. "Not authorized (135)"
             permanent=code.value in PERMANENT_REFUSALS,
-        )
-        self._loop.call_soon_threadsafe(self._resolve_publish, mid, outcome)
-
-    def _resolve_publish(self, mid: int, outcome: PublishOutcome) -> None:
+        )  # fmt: skip
         fut = self._pending.pop(mid, None)
         if fut is not None:
             _set_result(fut, outcome)
 
     def _on_subscribe(self, _c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any) -> None:
         failed = [str(c) for c in codes if c.is_failure]
-        self._loop.call_soon_threadsafe(self._resolve_subscribe, mid, failed)
-
-    def _resolve_subscribe(self, mid: int, failed: list[str]) -> None:
         fut = self._subs.pop(mid, None)
         if fut is None:
             return
@@ -287,7 +362,7 @@ class PahoPublisher:
 
     def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
         item = InboundMessage(topic=message.topic, payload=bytes(message.payload))
-        self._loop.call_soon_threadsafe(self.state.messages.put_nowait, item)
+        self.state.messages.put_nowait(item)
 
     def _fail_all(self, why: str) -> None:
         futures: list[asyncio.Future[Any]] = [*self._pending.values(), *self._subs.values()]

@@ -40,7 +40,7 @@ class Will:
 
 @dataclass(slots=True)
 class LinkState:
-    """Signals shared between the adapter's network thread and the event loop."""
+    """What the link tells its user: messages received, and that it went down."""
 
     messages: asyncio.Queue[InboundMessage] = field(default_factory=asyncio.Queue)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -54,6 +54,17 @@ class Publisher(Protocol):
     async def connect(self) -> None: ...
 
     async def subscribe(self, topic: str) -> None: ...
+
+    def send(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        user_properties: dict[str, str] | None = None,
+    ) -> asyncio.Future[PublishOutcome]:
+        """Queue one QoS 1 PUBLISH; the future resolves with its PUBACK (or a LinkError)."""
+        ...
 
     async def publish(
         self,

@@ -5,6 +5,11 @@ the departmental ingest. Store before ack: messages are group-committed every 20
 ids published on ``santebus/v1/{bus}/ack`` (one batch per bus) only after that commit. A crash
 between the broker's PUBACK and the commit loses nothing: the gateway still holds the row and
 sends it again after ``resend_after``.
+
+Under load the batch is committed by paho's network thread itself, as messages arrive; the main
+thread only commits a batch that has waited 20 ms with no message behind it. Two threads
+committing in turn under load spent the backend's time handing the GIL back and forth, and made
+it, not the gateway, the limit of a backlog drain.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +43,20 @@ class ReferenceBackend:
         store: BackendStore,
         client_id: str,
         tls: tuple[Path, Path, Path] | None = None,
+        share: str | None = None,
     ) -> None:
-        """``tls`` = (CA file, client cert, client key) for a broker that requires them."""
+        """``tls`` = (CA file, client cert, client key) for a broker that requires them.
+
+        ``share`` names a shared subscription group (MQTT 5 section 4.8.2): several backend
+        processes then split the Observations between them, as a scaled ingest would.
+        """
+        self.topic_filter = OBS_FILTER if share is None else f"$share/{share}/{OBS_FILTER}"
         self.store = store
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._batch: list[tuple[str, str, str, str]] = []
+        self._batch_since = 0.0  # monotonic time of the oldest message in the batch
+        self.flush_every = 0.02
         self.stored = 0
         self.duplicates = 0
         self.rejected = 0
@@ -66,7 +81,7 @@ class ReferenceBackend:
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, code: Any, _p: Any) -> None:
         log.info("backend connected reason=%s", code)
         # Always (re)subscribe: a broker restarted without persistence has no session for us.
-        client.subscribe(OBS_FILTER, qos=1)
+        client.subscribe(self.topic_filter, qos=1)
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         parts = message.topic.split("/")
@@ -76,7 +91,8 @@ class ReferenceBackend:
             if key == "msg-id":
                 header = value
         try:
-            msg_id, obs = validate(bytes(message.payload), header)
+            payload = bytes(message.payload)
+            msg_id, _ = validate(payload, header)
         except Exception as exc:  # noqa: BLE001 - any bad payload is a rejection, never a crash
             error = (
                 exc
@@ -91,14 +107,19 @@ class ReferenceBackend:
                 client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
         else:
             with self._lock:
-                self._batch.append((msg_id, bus, device, json.dumps(obs, sort_keys=True)))
+                # stored as received (valid UTF-8 JSON by now); export canonicalises it
+                self._batch.append((msg_id, bus, device, payload.decode()))
 
-    def flush(self) -> int:
+    def flush(self, older_than: float = 0.0) -> int:
         """Group-commit what arrived, then - only then - ack it, one message per bus."""
-        with self._lock:
-            batch, self._batch = self._batch, []
-        if not batch:
-            return 0
+        with self._flushing:  # one commit at a time, and acks in commit order
+            with self._lock:
+                if not self._batch or time.monotonic() - self._batch_since < older_than:
+                    return 0
+                batch, self._batch = self._batch, []
+            return self._commit(batch)
+
+    def _commit(self, batch: list[tuple[str, str, str, str]]) -> int:
         fresh = self.store.store_many(batch)
         self.stored += sum(fresh)
         self.duplicates += len(fresh) - sum(fresh)
@@ -111,10 +132,11 @@ class ReferenceBackend:
         return len(batch)
 
     def run_until(self, stop: threading.Event, flush_every: float = 0.02) -> None:
+        self.flush_every = flush_every
         self.client.loop_start()
         try:
             while not stop.wait(flush_every):
-                self.flush()
+                self.flush(older_than=flush_every)
         finally:
             self.flush()
             self.client.disconnect()
@@ -129,12 +151,13 @@ class ReferenceBackend:
             )
 
 
-def main(host: str, port: int, db: Path) -> int:
+def main(host: str, port: int, db: Path, share: str | None = None, instance: int = 0) -> int:
     store = BackendStore(db)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    backend = ReferenceBackend(host, port, store, client_id=f"santebus-reference-backend-{db.stem}")
+    client_id = f"santebus-reference-backend-{db.stem}" + (f"-{instance}" if instance else "")
+    backend = ReferenceBackend(host, port, store, client_id=client_id, share=share)
     try:
         backend.run_until(stop)
     finally:

@@ -43,18 +43,14 @@ class BackendStore:
             self._db.execute("BEGIN IMMEDIATE")
             now = time.time()
             for msg_id, bus, device, payload in items:
-                self._db.execute(
+                (copies,) = self._db.execute(
                     "INSERT INTO observations (msg_id, bus, device, payload, received_at)"
                     " VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (msg_id) DO UPDATE SET copies = copies + 1",
+                    " ON CONFLICT (msg_id) DO UPDATE SET copies = copies + 1 RETURNING copies",
                     (msg_id, bus, device, payload, now),
-                )
-                fresh.append(self._is_first(msg_id))
+                ).fetchone()
+                fresh.append(copies == 1)
         return fresh
-
-    def _is_first(self, msg_id: str) -> bool:
-        row = self._db.execute("SELECT copies FROM observations WHERE msg_id = ?", (msg_id,))
-        return bool(row.fetchone()[0] == 1)
 
     def reject(self, msg_id: str | None, topic: str, reason: str, payload: bytes) -> None:
         with self._db:

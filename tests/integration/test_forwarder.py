@@ -226,3 +226,40 @@ def test_backend_deduplicates_resent_copies(
     asyncio.run(run_until(forwarder, lambda: not list(box.rows()), timeout=15))
     assert backend.stored_ids() == [row.msg_id]
     assert backend.duplicate_copies() == 1
+
+
+def test_messages_the_broker_drops_after_its_puback_are_sent_again(tmp_path: Path) -> None:
+    """node-red #2864, "messages lost despite QoS 1": mosquitto PUBACKs a message and then drops
+    it when the subscriber's queue is full (``max_queued_messages``); only the backend's ack
+    deletes a row, so the rows it never saw are sent again after ``resend_after``."""
+    broker = Mosquitto(tmp_path / "broker")
+    broker.conf.write_text(
+        broker.conf.read_text() + "max_inflight_messages 2\nmax_queued_messages 3\n"
+    )
+    broker.start()
+    store = BackendStore(tmp_path / "backend.sqlite")
+    box = Outbox(tmp_path / "outbox.sqlite")
+    rows = [obs_row(n) for n in range(30)]
+    box.add(rows)
+    forwarder = Forwarder(
+        box, _link_factory(broker.port), TOPICS, ForwarderSettings(resend_after=2.0)
+    )
+
+    async def scenario() -> None:
+        with running_backend(broker.port, store, "backend-q"):
+            pass  # its persistent session and subscription stay while it is away
+        async with forwarding(forwarder), asyncio.timeout(60):
+            while forwarder.stats.published < len(rows):  # all PUBACKed, backend away
+                await asyncio.sleep(0.05)
+            with running_backend(broker.port, store, "backend-q"):
+                while list(box.rows()):
+                    await asyncio.sleep(0.1)
+
+    try:
+        asyncio.run(scenario())
+        assert sorted(store.stored_ids()) == sorted(r.msg_id for r in rows)
+        # the broker really dropped PUBACKed messages: some rows had to be published again
+        assert forwarder.stats.published > len(rows)
+    finally:
+        store.close()
+        broker.stop()
