@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from edge.events import Events
 from edge.outbox import Outbox, OutboxError, Row
 from edge.pipeline.fhir import SCHEMA
+from edge.pipeline.telemetry import SCHEMA as TELEMETRY_SCHEMA
 from edge.publish.port import LinkError, Publisher, PublishOutcome
 from edge.publish.topics import Topics
 
 log = logging.getLogger(__name__)
 
 #: the ``schema`` user property per outbox row kind (MQTT 5 section 3.3.2.3.7)
-SCHEMAS = {"clinical": SCHEMA, "telemetry": "santebus-telemetry/1", "event": "santebus-event/1"}
+SCHEMAS = {"clinical": SCHEMA, "telemetry": TELEMETRY_SCHEMA, "event": "santebus-event/1"}
 
 
 @dataclass(frozen=True, slots=True)
