@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -80,6 +81,9 @@ class ReferenceBackend:
 
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, code: Any, _p: Any) -> None:
         log.info("backend connected reason=%s", code)
+        sock = client.socket()
+        if isinstance(sock, socket.socket):  # no Nagle on PUBACKs and acks (see edge mqtt.py)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Always (re)subscribe: a broker restarted without persistence has no session for us.
         client.subscribe(self.topic_filter, qos=1)
 
