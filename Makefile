@@ -52,6 +52,8 @@ chaos: bootstrap
 bench: bootstrap
 	$(BIN)/python -m benchmarks.codec_throughput
 	$(BIN)/python -m benchmarks.drain
+	$(BIN)/python -m benchmarks.latency
+	$(BIN)/python -m benchmarks.footprint
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
