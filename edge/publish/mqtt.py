@@ -223,8 +223,8 @@ class PahoPublisher:
         client.on_socket_register_write = self._on_want_write
         client.on_socket_unregister_write = self._on_write_done
         self._loop.add_reader(sock, self._on_readable, sock)
-        if client.want_write():
-            self._on_want_write(client, None, sock)
+        if client.want_write():  # CONNECT not fully written yet: paho registers the rest
+            client.loop_write()
         self._watchdog = asyncio.create_task(self._watch(), name="mqtt-keepalive-watchdog")
 
     async def close(self) -> None:
