@@ -49,3 +49,8 @@ class Delivery:
     readings: tuple[DeviceReading, ...]
     device_model: str
     acknowledge: Callable[[], Awaitable[None]] = field(repr=False)
+    #: device clock minus gateway clock in seconds, as the driver measured it (0: unknown)
+    clock_offset: float = 0.0
+    #: how far the corrected device time may be from the true measurement time, seconds
+    #: (clock resolution plus the error of ``clock_offset``); visit binding widens by it
+    time_uncertainty: float = 1.0

@@ -20,6 +20,7 @@ from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
 from edge.supervise import DeviceHealth, supervise
+from edge.visits import VisitBook
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,18 @@ class Daemon:
         forwarder.events = events
         if outbox.moved_aside is not None:
             events.raise_event("outbox.corrupt", "critical", None, moved_to=str(outbox.moved_aside))
+        visits = VisitBook(config.visits_path, set(config.stations)) if config.stations else None
         ingest = Ingest(
-            outbox, self.topics, config.gateway.timezone, wake=forwarder.wake, events=events
+            outbox,
+            self.topics,
+            config.gateway.timezone,
+            wake=forwarder.wake,
+            events=events,
+            visits=visits,
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
+        if visits is not None:
+            tasks.append(asyncio.create_task(self._close_idle(visits, events), name="visits"))
         for device_id, device in config.devices.items():
             tasks.append(
                 asyncio.create_task(self._device(device_id, device, ingest), name=device_id)
@@ -110,13 +119,25 @@ class Daemon:
         waiter.cancel()
         counts = outbox.counts()
         outbox.close()
+        if visits is not None:
+            visits.close()
         for task in crashed:
             log.error("task ended unexpectedly task=%s", task.get_name(), exc_info=task.exception())
         log.info("daemon stopped outbox=%s", counts)
         return 1 if crashed else 0
 
+    async def _close_idle(self, visits: VisitBook, events: Events) -> None:
+        """Close visits idle past their station's ``idle_close_s``, once a minute."""
+        while True:
+            await asyncio.sleep(60)
+            for station, section in self.config.stations.items():
+                for _ in visits.close_idle(section.idle_close_s, station=station):
+                    events.raise_event("visit.closed", "info", None, station=station, by="idle")
+
     async def _device(self, device_id: str, device: Ct80Device, ingest: Ingest) -> None:
-        identity = DeviceIdentity(device_id, device.serial_number)
+        identity = DeviceIdentity(
+            device_id, device.serial_number, self.config.station_of(device_id)
+        )
         stats = Ct80Stats()
         health = self.health.setdefault(device_id, DeviceHealth())
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from edge.config_loader import EX_CONFIG, ConfigError, load_config
 from edge.outbox import Outbox, OutboxError, Row
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 @contextlib.contextmanager
@@ -76,7 +76,7 @@ def _age(ts: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds}s"
 
 
-def _common(f: Any) -> Any:
+def common_options(f: Any) -> Any:
     f = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE")(f)
     return click.option(
         "--config",
@@ -92,8 +92,8 @@ def outbox() -> None:
 
 
 @outbox.command("stats")
-@_common
-@_json_option
+@common_options
+@json_option
 def stats(config_path: Path, overrides: tuple[str, ...], as_json: bool) -> None:
     """Rows per state, space used, counters."""
     with _open(config_path, overrides) as box:
@@ -125,8 +125,8 @@ def stats(config_path: Path, overrides: tuple[str, ...], as_json: bool) -> None:
 
 
 @outbox.command("list")
-@_common
-@_json_option
+@common_options
+@json_option
 @click.option("--state", type=click.Choice(["pending", "in_flight", "rejected"]))
 @click.option("--limit", type=int, default=100, show_default=True)
 def list_rows(
@@ -149,7 +149,7 @@ def list_rows(
 
 
 @outbox.command("show")
-@_common
+@common_options
 @click.argument("key")
 def show(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
     """One row (by msg_id or seq), with its payload, as JSON."""
@@ -162,7 +162,7 @@ def show(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
 
 
 @outbox.command("requeue")
-@_common
+@common_options
 @click.argument("key")
 def requeue(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
     """Send a rejected row again (after the cause was fixed)."""
@@ -176,7 +176,7 @@ def requeue(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
 
 
 @outbox.command("export")
-@_common
+@common_options
 def export(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Every row as a JSON line, payload decoded."""
     with _open(config_path, overrides) as box:

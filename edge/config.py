@@ -114,12 +114,46 @@ class Ct80Device(_Strict):
 DeviceConfig = Ct80Device
 
 
+class StationSection(_Strict):
+    """A place on the bus where one patient at a time is examined with these devices."""
+
+    devices: list[Annotated[str, Field(pattern=_ID)]]
+    #: an open visit with no reading and no command for this long closes by itself
+    idle_close_s: Annotated[float, Field(gt=0)] = 1800.0
+
+
 class EdgeConfig(_Strict):
     gateway: GatewaySection
     mqtt: MqttSection
     outbox: OutboxSection = OutboxSection()
     devices: dict[Annotated[str, Field(pattern=_ID)], DeviceConfig] = {}
+    stations: dict[Annotated[str, Field(pattern=_ID)], StationSection] = {}
     simulation: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _stations_name_known_devices_once(self) -> EdgeConfig:
+        seen: dict[str, str] = {}
+        for station, section in self.stations.items():
+            for device in section.devices:
+                if device not in self.devices:
+                    raise ValueError(f"station {station!r} names unknown device {device!r}")
+                if device in seen:
+                    raise ValueError(
+                        f"device {device!r} is in stations {seen[device]!r} and {station!r}:"
+                        " a reading must have one station"
+                    )
+                seen[device] = station
+        return self
+
+    def station_of(self, device: str) -> str | None:
+        for station, section in self.stations.items():
+            if device in section.devices:
+                return station
+        return None
+
+    @property
+    def visits_path(self) -> Path:
+        return self.gateway.state_dir / "visits.sqlite"
 
     @property
     def outbox_path(self) -> Path:

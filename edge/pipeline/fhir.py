@@ -6,6 +6,8 @@
 * a device value with no number (CT-80 ``OVER``) has no ``valueQuantity`` but a
   ``dataAbsentReason`` (invariant obs-6: never both).
 * a reading the device itself marks unreliable is ``status = preliminary`` with a note.
+* ``subject``: the patient, only as the pseudonymous visit id the reading was bound to
+  (identifier system ``urn:santebus:visit``); absent when the reading is bound to no visit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from edge.pipeline.codes import UCUM, Coding, quantity_code
 from edge.pipeline.measurement import Measurement
 
 SCHEMA = "fhir-r4-observation/1"
+#: identifier system of the pseudonymous visit ids issued by reception
+VISIT_SYSTEM = "urn:santebus:visit"
 _DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
@@ -48,6 +52,13 @@ def observation(m: Measurement) -> dict[str, Any]:
             "display": f"{m.device_model} s/n {m.device_serial}",
         },
     }
+    if m.subject is not None:
+        # The patient only by the pseudonymous visit id (a logical reference, FHIR R4
+        # Reference.identifier): no name or national number ever leaves the gateway.
+        obs["subject"] = {
+            "type": "Patient",
+            "identifier": {"system": VISIT_SYSTEM, "value": m.subject},
+        }
     if qc.body_site is not None:
         obs["bodySite"] = {"coding": [_coding(qc.body_site)]}
     if qc.method is not None:

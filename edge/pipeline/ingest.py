@@ -3,6 +3,11 @@
 All readings of one device record (e.g. both eyes of a tonometer record) are committed
 together, because the device is acknowledged per record: either the whole record is durable and
 acknowledged, or nothing is and the device sends it again.
+
+Each reading of a device that belongs to a station is bound to a visit by the rule in
+edge/visits/book.py (device time corrected by the driver's clock offset, widened by its time
+uncertainty). A reading bound to no visit is stored and published without a subject, and a
+``visit.unbound`` event says why; a device in no station is not visit-bound at all.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from edge.outbox import NewRow, Outbox, OutboxFullError
 from edge.pipeline import fhir
 from edge.pipeline.measurement import Measurement, localize, message_id
 from edge.publish.topics import Topics
+from edge.visits import Binding, VisitBook
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,7 @@ log = logging.getLogger(__name__)
 class DeviceIdentity:
     device_id: str
     serial_number: str
+    station: str | None = None
 
 
 class Ingest:
@@ -38,17 +45,26 @@ class Ingest:
         timezone: str,
         wake: asyncio.Event | None = None,
         events: Events | None = None,
+        visits: VisitBook | None = None,
     ) -> None:
         self.outbox = outbox
+        self.visits = visits
         self.topics = topics
         self.timezone = timezone
         self.wake = wake
         self.events = events
         self._full_since: float | None = None
 
-    def measurements(self, device: DeviceIdentity, delivery: Delivery) -> list[Measurement]:
-        return [
-            Measurement(
+    def measurements(
+        self, device: DeviceIdentity, delivery: Delivery
+    ) -> list[tuple[Measurement, Binding | None]]:
+        """Each reading as a Measurement, with its visit binding (None: not visit-bound)."""
+        out = []
+        for r in delivery.readings:
+            effective = localize(r.device_time, self.timezone)
+            binding = self._bind(device, delivery, effective.timestamp())
+            subject = binding.visit.visit_id if binding and binding.visit else None
+            m = Measurement(
                 msg_id=message_id(device.device_id, device.serial_number, r.record_key, r.quantity),
                 bus_id=self.topics.bus,
                 device_id=device.device_id,
@@ -57,15 +73,24 @@ class Ingest:
                 quantity=r.quantity,
                 value=r.value,
                 unit=r.unit,
-                effective=localize(r.device_time, self.timezone),
+                effective=effective,
                 device_status=r.status.value,
                 components=r.components,
+                subject=subject,
             )
-            for r in delivery.readings
-        ]
+            out.append((m, binding))
+        return out
+
+    def _bind(self, device: DeviceIdentity, delivery: Delivery, device_ts: float) -> Binding | None:
+        if self.visits is None or device.station is None:
+            return None
+        measured = device_ts - delivery.clock_offset
+        u = delivery.time_uncertainty
+        return self.visits.bind(device.station, measured - u, measured + u)
 
     def commit(self, device: DeviceIdentity, delivery: Delivery) -> int:
         """Store the delivery's Observations durably; returns how many rows were new."""
+        bound = self.measurements(device, delivery)
         rows = [
             NewRow(
                 msg_id=m.msg_id,
@@ -73,7 +98,7 @@ class Ingest:
                 topic=self.topics.obs(device.device_id),
                 payload=fhir.encode(m),
             )
-            for m in self.measurements(device, delivery)
+            for m, _ in bound
         ]
         try:
             added = self.outbox.add(rows) if rows else 0
@@ -104,6 +129,18 @@ class Ingest:
         log.info(
             "record committed device=%s readings=%d new=%d", device.device_id, len(rows), added
         )
+        if added and self.events is not None:
+            for m, binding in bound:
+                if binding is not None and binding.visit is None:
+                    self.events.raise_event(
+                        "visit.unbound",
+                        "warning",
+                        device.device_id,
+                        msg_id=m.msg_id,
+                        station=device.station,
+                        quantity=m.quantity,
+                        reason=binding.reason,
+                    )
         if self.wake is not None and added:
             self.wake.set()
         return added

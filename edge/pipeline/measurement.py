@@ -39,6 +39,8 @@ class Measurement(BaseModel):
     effective: AwareDatetime
     device_status: Literal["ok", "unreliable", "over-range"]
     components: tuple[float | None, ...] = ()
+    #: the pseudonymous visit the reading is bound to; None when bound to none (never guessed)
+    subject: str | None = None
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

@@ -144,8 +144,10 @@ class VisitBook:
         args.append(limit)
         return [Visit(*r) for r in self._db.execute(query, args).fetchall()]
 
-    def close_idle(self, idle_after: float, now: float | None = None) -> list[Visit]:
-        """Close visits with no bound reading and no opening for ``idle_after`` seconds.
+    def close_idle(
+        self, idle_after: float, now: float | None = None, station: str | None = None
+    ) -> list[Visit]:
+        """Close visits (of ``station``, or all) with no bound reading for ``idle_after`` s.
 
         The close time is the last activity plus ``idle_after``, not now, so that a late check
         never stretches a visit over readings it did not see.
@@ -156,15 +158,16 @@ class VisitBook:
             self._db.execute("BEGIN IMMEDIATE")
             idle = self._db.execute(
                 "SELECT seq, station, visit_id, opened_at, last_seen FROM visits"
-                " WHERE closed_at IS NULL AND last_seen + ? <= ?",
-                (idle_after, stamp),
+                " WHERE closed_at IS NULL AND last_seen + ? <= ?"
+                " AND station = coalesce(?, station)",
+                (idle_after, stamp, station),
             ).fetchall()
-            for seq, station, visit_id, opened_at, last_seen in idle:
+            for seq, at_station, visit_id, opened_at, last_seen in idle:
                 end = last_seen + idle_after
                 self._db.execute(
                     "UPDATE visits SET closed_at = ?, closed_by = 'idle' WHERE seq = ?", (end, seq)
                 )
-                closed.append(Visit(station, visit_id, opened_at, end, "idle"))
+                closed.append(Visit(at_station, visit_id, opened_at, end, "idle"))
         return closed
 
     def bind(

@@ -144,3 +144,14 @@ def test_real_path_drops_union_tags_and_keeps_nested_missing_keys() -> None:
     assert _real_path(data, ("devices", "t", "ct80", "transport")) == ("devices", "t", "transport")
     assert _real_path(data, ("devices", "t", "[key]")) == ("devices", "t")
     assert _real_path({"a": {}}, ("a", "b", "c")) == ("a", "b", "c")
+
+
+def test_stations_name_known_devices_and_each_device_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, ('stations.eye.devices=["tono-9"]',))
+    assert "station 'eye' names unknown device 'tono-9'" in str(info.value.issues)
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, ('stations.eye.devices=["tono-1"]', 'stations.bp.devices=["tono-1"]'))
+    assert "device 'tono-1' is in stations 'eye' and 'bp'" in str(info.value.issues)
+    config = load_config(EXAMPLE, ('stations.eye.devices=["tono-1"]',))
+    assert (config.station_of("tono-1"), config.station_of("other")) == ("eye", None)

@@ -98,6 +98,11 @@ def test_idle_visits_close_at_their_last_activity_plus_the_idle_time(book: Visit
     (closed,) = book.close_idle(600, now=T + 2000)
     assert (closed.closed_at, closed.closed_by) == (T + 700, "idle")
     assert _bound(book, "eye", T + 800) is None
+    book.start("eye", "V-EYE2", at=T + 3000)
+    book.start("bp", "V-BP02", at=T + 3000)
+    (closed,) = book.close_idle(60, now=T + 3100, station="bp")  # per station
+    assert closed.visit_id == "V-BP02"
+    assert [v.visit_id for v in book.open_visits()] == ["V-EYE2"]
 
 
 @pytest.mark.parametrize(
