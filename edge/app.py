@@ -21,6 +21,7 @@ from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
 from edge.supervise import DeviceHealth, supervise
 from edge.visits import VisitBook
+from edge.visits.commands import VisitCommands
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class Daemon:
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
         if visits is not None:
             tasks.append(asyncio.create_task(self._close_idle(visits, events), name="visits"))
+            # the reception tablet opens and closes visits (the broker's ACL admits only it)
+            forwarder.commands[self.topics.cmd("visit")] = VisitCommands(visits, events).handle
         for device_id, device in config.devices.items():
             tasks.append(
                 asyncio.create_task(self._device(device_id, device, ingest), name=device_id)

@@ -76,6 +76,8 @@ class Forwarder:
         self.stats = ForwarderStats()
         self.wake = asyncio.Event()
         self.connected = asyncio.Event()
+        #: inbound command topics (``.../cmd/{verb}``) and their handlers, subscribed each session
+        self.commands: dict[str, Callable[[bytes], object]] = {}
         self._reconnect = asyncio.Event()
 
     def request_reconnect(self) -> None:
@@ -117,6 +119,8 @@ class Forwarder:
 
     async def _session(self, link: Publisher) -> None:
         await link.subscribe(self.topics.ack)
+        for topic in self.commands:
+            await link.subscribe(topic)
         status = json.dumps({"state": "online"}).encode()
         await link.publish(self.topics.status, status, retain=True)
         try:
@@ -266,6 +270,13 @@ class Forwarder:
     async def _consume_acks(self, link: Publisher) -> None:
         while True:
             message = await link.state.messages.get()
+            command = self.commands.get(message.topic)
+            if command is not None:
+                try:
+                    command(message.payload)
+                except Exception:  # a handler bug must not end the link
+                    log.exception("command handler failed topic=%s", message.topic)
+                continue
             if message.topic != self.topics.ack:
                 continue
             try:

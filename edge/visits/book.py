@@ -184,9 +184,10 @@ class VisitBook:
         ).fetchall()
         if not rows:
             return Binding(None, f"no visit open at station {station!r} at the measurement time")
-        if len(rows) > 1:
-            ids = ", ".join(r[2] for r in rows)
-            return Binding(None, f"ambiguous: the measurement time spans visits {ids}")
+        if len(rows) > 1:  # no visit ids in the reason: it goes to events and logs
+            return Binding(
+                None, f"ambiguous: the measurement time spans {len(rows)} visits (a hand-over)"
+            )
         seq, *fields = rows[0]
         with self._db:  # activity keeps the visit from closing as idle
             self._db.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from edge.events import Events
 from edge.outbox import NewRow, Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
-from edge.publish.port import Publisher
+from edge.publish.port import Publisher, PublishOutcome
+from edge.visits import VisitBook
+from edge.visits.commands import VisitCommands
 from simulators.backend.store import BackendStore, export_lines
 from simulators.faultproxy import FaultProxy
-from simulators.harness import Mosquitto
+from simulators.harness import Mosquitto, free_port
 from tests.helpers import BUS, TOPICS, forwarding, obs_row, run_until, running_backend
 
 
@@ -263,3 +266,67 @@ def test_messages_the_broker_drops_after_its_puback_are_sent_again(tmp_path: Pat
     finally:
         store.close()
         broker.stop()
+
+
+def test_only_the_tablet_can_open_a_visit_over_mqtt(tmp_path: Path) -> None:
+    """``cmd/visit`` reaches the gateway from the tablet's identity only (broker ACL)."""
+    users = {"gw": "gw-secret", "tablet": "tab-secret", "intruder": "bad-secret"}
+    passwords = tmp_path / "passwd"
+    passwords.touch()
+    for user, secret in users.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, secret], check=True)
+    passwords.chmod(0o600)
+    for user, secret in users.items():
+        (tmp_path / f"{user}.pw").write_text(secret)
+    acl = tmp_path / "acl"
+    acl.write_text(
+        f"user gw\ntopic readwrite santebus/v1/{BUS}/#\n"
+        f"user tablet\ntopic write {TOPICS.cmd('visit')}\n"
+        f"user intruder\ntopic write santebus/v1/{BUS}/obs/#\n"
+    )
+    port = free_port()
+    broker = Mosquitto(
+        tmp_path / "broker",
+        port=port,
+        conf=f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {passwords}\nacl_file {acl}\n",
+    ).start()
+    book = VisitBook(tmp_path / "visits.sqlite", {"eye", "bp"})
+    box = Outbox(tmp_path / "outbox.sqlite")
+
+    def settings(user: str) -> MqttSettings:
+        return MqttSettings(
+            host="127.0.0.1", port=port, client_id=f"it-{user}", tls=False,
+            username=user, password_file=tmp_path / f"{user}.pw",
+        )  # fmt: skip
+
+    forwarder = Forwarder(box, lambda: PahoPublisher(settings("gw")), TOPICS)
+    forwarder.commands[TOPICS.cmd("visit")] = VisitCommands(book).handle
+
+    async def command(user: str, body: dict[str, str]) -> PublishOutcome:
+        link = PahoPublisher(settings(user))
+        try:
+            await link.connect()
+            return await link.publish(TOPICS.cmd("visit"), json.dumps(body).encode())
+        finally:
+            await link.close()
+
+    async def scenario() -> None:
+        async with forwarding(forwarder), asyncio.timeout(30):
+            while not forwarder.connected.is_set():
+                await asyncio.sleep(0.05)
+            refused = await command(
+                "intruder", {"action": "start", "station": "bp", "visit": "V-EVIL"}
+            )
+            assert (refused.accepted, refused.reason) == (False, "Not authorized (135)")
+            ok = await command("tablet", {"action": "start", "station": "eye", "visit": "V-7F3A"})
+            assert ok.accepted
+            while not book.open_visits():
+                await asyncio.sleep(0.05)
+
+    try:
+        asyncio.run(scenario())
+        assert [(v.station, v.visit_id) for v in book.open_visits()] == [("eye", "V-7F3A")]
+    finally:
+        broker.stop()
+        book.close()

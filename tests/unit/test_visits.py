@@ -70,7 +70,7 @@ def test_a_measurement_straddling_a_hand_over_is_not_guessed(book: VisitBook) ->
     book.start("eye", "V-BBBB", at=T + 10)  # supersedes V-AAAA at T + 10
     binding = book.bind("eye", T + 9, T + 11)  # clock uncertainty spans both
     assert binding.visit is None
-    assert binding.reason == "ambiguous: the measurement time spans visits V-AAAA, V-BBBB"
+    assert binding.reason == "ambiguous: the measurement time spans 2 visits (a hand-over)"
     assert _bound(book, "eye", T + 5) == "V-AAAA"
     assert _bound(book, "eye", T + 15) == "V-BBBB"
 
