@@ -17,6 +17,7 @@ import click
 
 from edge import logs
 from edge.cli_outbox import outbox
+from edge.cli_quarantine import quarantine
 from edge.cli_visit import visit
 from edge.config import EdgeConfig
 from edge.config_loader import EX_CONFIG, ConfigError, load_config, read_toml, validate
@@ -137,3 +138,4 @@ def backend_export(db: Path) -> None:
 
 main.add_command(outbox)
 main.add_command(visit)
+main.add_command(quarantine)

@@ -25,7 +25,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 @contextlib.contextmanager
-def _open(config_path: Path, overrides: tuple[str, ...]) -> Iterator[Outbox]:
+def open_outbox(config_path: Path, overrides: tuple[str, ...]) -> Iterator[Outbox]:
     """The configured outbox, opened read-only in spirit (never repaired), closed after."""
     try:
         config = load_config(config_path, overrides)
@@ -96,7 +96,7 @@ def outbox() -> None:
 @json_option
 def stats(config_path: Path, overrides: tuple[str, ...], as_json: bool) -> None:
     """Rows per state, space used, counters."""
-    with _open(config_path, overrides) as box:
+    with open_outbox(config_path, overrides) as box:
         usage = box.usage()
         counters = box.counters()
         data: dict[str, Any] = {
@@ -133,7 +133,7 @@ def list_rows(
     config_path: Path, overrides: tuple[str, ...], as_json: bool, state: str | None, limit: int
 ) -> None:
     """Rows, oldest first (without payloads)."""
-    with _open(config_path, overrides) as box:
+    with open_outbox(config_path, overrides) as box:
         rows = list(box.rows(state=state, limit=limit))
     if as_json:
         for row in rows:
@@ -153,7 +153,7 @@ def list_rows(
 @click.argument("key")
 def show(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
     """One row (by msg_id or seq), with its payload, as JSON."""
-    with _open(config_path, overrides) as box:
+    with open_outbox(config_path, overrides) as box:
         row = box.get(key)
     if row is None:
         click.echo(f"no outbox row {key!r}", err=True)
@@ -166,7 +166,7 @@ def show(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
 @click.argument("key")
 def requeue(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
     """Send a rejected row again (after the cause was fixed)."""
-    with _open(config_path, overrides) as box:
+    with open_outbox(config_path, overrides) as box:
         before = box.get(key)
         row = box.requeue(key)
     if row is None or before is None:
@@ -179,6 +179,6 @@ def requeue(config_path: Path, overrides: tuple[str, ...], key: str) -> None:
 @common_options
 def export(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Every row as a JSON line, payload decoded."""
-    with _open(config_path, overrides) as box:
+    with open_outbox(config_path, overrides) as box:
         for row in box.rows():
             click.echo(json.dumps(row_dict(row), sort_keys=True))

@@ -25,6 +25,17 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE state = 'pending
 CREATE INDEX IF NOT EXISTS outbox_in_flight ON outbox (sent_at) WHERE state = 'in_flight';
 DROP INDEX IF EXISTS outbox_state_seq;  -- the two full indexes of the first schema
 DROP INDEX IF EXISTS outbox_state_sent;
+-- Readings that failed clinical validation: never published as Observations, kept for an
+-- operator with the reason (edge/pipeline/validate.py); same transaction as the record's rows.
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id     TEXT    NOT NULL UNIQUE,
+    device     TEXT    NOT NULL,
+    quantity   TEXT    NOT NULL,
+    reason     TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    created_at REAL    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -81,3 +92,16 @@ class Row:
     created_at: float
     sent_at: float | None
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A reading held back by validation; ``detail`` is JSON (value, unit, device time...)."""
+
+    msg_id: str
+    device: str
+    quantity: str
+    reason: str
+    detail: str
+    seq: int = 0
+    created_at: float = 0.0

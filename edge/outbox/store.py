@@ -26,7 +26,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from edge.outbox.model import SCHEMA, Budget, NewRow, OutboxError, OutboxFullError, Row, Usage
+from edge.outbox.model import (
+    SCHEMA,
+    Budget,
+    NewRow,
+    OutboxError,
+    OutboxFullError,
+    Quarantined,
+    Row,
+    Usage,
+)
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -147,9 +156,25 @@ class Outbox:
         Telemetry and event rows beyond their byte budget evict the oldest of their kind in the
         same transaction. Raises :class:`OutboxFullError` when the page budget is exhausted.
         """
+        return self.add_record(rows, (), now)[0]
+
+    def add_record(
+        self, rows: Sequence[NewRow], held: Sequence[Quarantined], now: float | None = None
+    ) -> tuple[int, int]:
+        """``add`` plus the record's quarantined readings, in the same transaction.
+
+        Returns (new rows, new quarantine entries): a retransmitted record adds nothing.
+        """
         stamp = time.time() if now is None else now
         try:
             with self._transaction():
+                held_before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT INTO quarantine (msg_id, device, quantity, reason, detail, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING",
+                    [(q.msg_id, q.device, q.quantity, q.reason, q.detail, stamp) for q in held],
+                )
+                new_held = self._db.total_changes - held_before
                 before = self._db.total_changes
                 self._db.executemany(
                     # ON CONFLICT(msg_id), not OR IGNORE: that would also swallow CHECK failures
@@ -165,7 +190,7 @@ class Outbox:
                     self._nonclinical_bound += extra
                     if self._nonclinical_bound > self.budget.telemetry_max_bytes:
                         self._nonclinical_bound = self._evict()
-                return added
+                return added, new_held
         except sqlite3.Error as exc:
             if _is_full(exc):
                 usage = self.usage()
@@ -292,6 +317,18 @@ class Outbox:
             f"SELECT {_COLUMNS} FROM outbox WHERE {column} = ?", (key,)
         ).fetchone()
         return Row(*found) if found else None
+
+    @_guarded
+    def quarantined(self, key: str | None = None, limit: int = 100) -> list[Quarantined]:
+        """Quarantined readings, newest first; ``key`` (msg_id or seq) selects one."""
+        query = "SELECT msg_id, device, quantity, reason, detail, seq, created_at FROM quarantine"
+        args: list[object] = []
+        if key is not None:
+            query += " WHERE seq = ?" if key.isdigit() else " WHERE msg_id = ?"
+            args.append(int(key) if key.isdigit() else key)
+        query += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [Quarantined(*r) for r in self._db.execute(query, args).fetchall()]
 
     @_guarded
     def counts(self) -> dict[str, int]:

@@ -6,6 +6,8 @@
 * a device value with no number (CT-80 ``OVER``) has no ``valueQuantity`` but a
   ``dataAbsentReason`` (invariant obs-6: never both).
 * a reading the device itself marks unreliable is ``status = preliminary`` with a note.
+* ``interpretation`` (H / L / N, HL7 v3 ObservationInterpretation) with the ``referenceRange``
+  it was judged against, for quantities that have one (edge/pipeline/validate.py).
 * ``subject``: the patient, only as the pseudonymous visit id the reading was bound to
   (identifier system ``urn:santebus:visit``); absent when the reading is bound to no visit.
 """
@@ -17,12 +19,15 @@ from typing import Any
 
 from edge.pipeline.codes import UCUM, Coding, quantity_code
 from edge.pipeline.measurement import Measurement
+from edge.pipeline.validate import REFERENCE
 
 SCHEMA = "fhir-r4-observation/1"
 #: identifier system of the pseudonymous visit ids issued by reception
 VISIT_SYSTEM = "urn:santebus:visit"
 _DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+_INTERPRETATION_DISPLAY = {"H": "High", "L": "Low", "N": "Normal"}
 
 
 def _coding(c: Coding) -> dict[str, str]:
@@ -69,6 +74,20 @@ def observation(m: Measurement) -> dict[str, Any]:
         obs["dataAbsentReason"] = _absent("OVER: above the device's measuring range")
     if m.device_status == "unreliable":
         obs["note"] = [{"text": "The device marked this reading as unreliable."}]
+    if m.interpretation is not None and m.value is not None:
+        # HL7 v3 ObservationInterpretation against the screening reference range it names
+        obs["interpretation"] = [
+            {"coding": [{"system": _INTERPRETATION, "code": m.interpretation,
+                         "display": _INTERPRETATION_DISPLAY[m.interpretation]}]}
+        ]  # fmt: skip
+        ref = REFERENCE[m.quantity]
+        obs["referenceRange"] = [
+            {
+                "low": _quantity(ref.low, qc.unit, qc.ucum),
+                "high": _quantity(ref.high, qc.unit, qc.ucum),
+                "text": "adult screening reference range",
+            }
+        ]
     components = []
     for n, part in enumerate(m.components, start=1):
         comp: dict[str, Any] = {"code": {"coding": [_coding(qc.code)], "text": f"Reading {n}"}}

@@ -4,28 +4,55 @@ All readings of one device record (e.g. both eyes of a tonometer record) are com
 together, because the device is acknowledged per record: either the whole record is durable and
 acknowledged, or nothing is and the device sends it again.
 
-Each reading of a device that belongs to a station is bound to a visit by the rule in
-edge/visits/book.py (device time corrected by the driver's clock offset, widened by its time
-uncertainty). A reading bound to no visit is stored and published without a subject, and a
-``visit.unbound`` event says why; a device in no station is not visit-bound at all.
+Each reading is validated first (edge/pipeline/validate.py): an impossible or inconsistent one
+goes to the outbox's quarantine table in the same transaction, with a ``reading.quarantined``
+event, and is never published. Each reading of a device that belongs to a station is bound to
+a visit by the rule in edge/visits/book.py (device time corrected by the driver's clock offset,
+widened by its time uncertainty). A reading bound to no visit is stored and published without a
+subject, and a ``visit.unbound`` event says why; a device in no station is not visit-bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
 
 from drivers.readings import Delivery
 from edge.events import Events
-from edge.outbox import NewRow, Outbox, OutboxFullError
+from edge.outbox import NewRow, Outbox, OutboxFullError, Quarantined
 from edge.pipeline import fhir
 from edge.pipeline.measurement import Measurement, localize, message_id
+from edge.pipeline.validate import validate
 from edge.publish.topics import Topics
 from edge.visits import Binding, VisitBook
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One reading on its way to the outbox."""
+
+    measurement: Measurement
+    binding: Binding | None  # None: the device is not visit-bound
+    quarantine: str | None  # the validation failure; None: publish it
+
+
+def _held(m: Measurement, reason: str) -> Quarantined:
+    detail = {
+        "value": m.value,
+        "unit": m.unit,
+        "components": list(m.components),
+        "effective": m.effective.isoformat(),
+        "device_status": m.device_status,
+        "device_model": m.device_model,
+        "device_serial": m.device_serial,
+        "subject": m.subject,
+    }
+    return Quarantined(m.msg_id, m.device_id, m.quantity, reason, json.dumps(detail))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +82,11 @@ class Ingest:
         self.events = events
         self._full_since: float | None = None
 
-    def measurements(
-        self, device: DeviceIdentity, delivery: Delivery
-    ) -> list[tuple[Measurement, Binding | None]]:
-        """Each reading as a Measurement, with its visit binding (None: not visit-bound)."""
+    def measurements(self, device: DeviceIdentity, delivery: Delivery) -> list[Prepared]:
+        """Each reading validated, as a Measurement, with its visit binding."""
         out = []
-        for r in delivery.readings:
+        for verdict in validate(delivery.readings):
+            r = verdict.reading
             effective = localize(r.device_time, self.timezone)
             binding = self._bind(device, delivery, effective.timestamp())
             subject = binding.visit.visit_id if binding and binding.visit else None
@@ -77,8 +103,9 @@ class Ingest:
                 device_status=r.status.value,
                 components=r.components,
                 subject=subject,
+                interpretation=verdict.interpretation,
             )
-            out.append((m, binding))
+            out.append(Prepared(m, binding, verdict.quarantine))
         return out
 
     def _bind(self, device: DeviceIdentity, delivery: Delivery, device_ts: float) -> Binding | None:
@@ -90,18 +117,20 @@ class Ingest:
 
     def commit(self, device: DeviceIdentity, delivery: Delivery) -> int:
         """Store the delivery's Observations durably; returns how many rows were new."""
-        bound = self.measurements(device, delivery)
+        prepared = self.measurements(device, delivery)
         rows = [
             NewRow(
-                msg_id=m.msg_id,
+                msg_id=p.measurement.msg_id,
                 device=device.device_id,
                 topic=self.topics.obs(device.device_id),
-                payload=fhir.encode(m),
+                payload=fhir.encode(p.measurement),
             )
-            for m, _ in bound
+            for p in prepared
+            if p.quarantine is None
         ]
+        held = [_held(p.measurement, p.quarantine) for p in prepared if p.quarantine is not None]
         try:
-            added = self.outbox.add(rows) if rows else 0
+            added, added_held = self.outbox.add_record(rows, held) if prepared else (0, 0)
         except OutboxFullError as exc:
             if self._full_since is None and self.events is not None:
                 self._full_since = time.monotonic()
@@ -127,11 +156,26 @@ class Ingest:
                     budget_bytes=usage.budget_bytes,
                 )
         log.info(
-            "record committed device=%s readings=%d new=%d", device.device_id, len(rows), added
+            "record committed device=%s readings=%d new=%d quarantined=%d",
+            device.device_id,
+            len(rows),
+            added,
+            len(held),
         )
+        if added_held and self.events is not None:
+            for q in held:
+                self.events.raise_event(
+                    "reading.quarantined",
+                    "warning",
+                    device.device_id,
+                    msg_id=q.msg_id,
+                    quantity=q.quantity,
+                    reason=q.reason,
+                )
         if added and self.events is not None:
-            for m, binding in bound:
-                if binding is not None and binding.visit is None:
+            for p in prepared:
+                m, binding = p.measurement, p.binding
+                if p.quarantine is None and binding is not None and binding.visit is None:
                     self.events.raise_event(
                         "visit.unbound",
                         "warning",

@@ -41,6 +41,8 @@ class Measurement(BaseModel):
     components: tuple[float | None, ...] = ()
     #: the pseudonymous visit the reading is bound to; None when bound to none (never guessed)
     subject: str | None = None
+    #: H / L / N against the reference range (edge/pipeline/validate.py), None if none applies
+    interpretation: Literal["H", "L", "N"] | None = None
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

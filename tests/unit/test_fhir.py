@@ -120,11 +120,13 @@ def test_ingest_maps_a_delivery_to_measurements() -> None:
         components=(18.0, 19.0, 18.5),
     )
     ingest = Ingest(outbox=None, topics=Topics("bus-1"), timezone="Europe/Paris")  # type: ignore[arg-type]
-    ((m, binding),) = ingest.measurements(
+    (prepared,) = ingest.measurements(
         DeviceIdentity("tono-1", "SN1"), Delivery((reading,), "CT-80", ack)
     )
-    assert binding is None  # no visit book: not visit-bound
-    assert m.subject is None
+    m = prepared.measurement
+    assert prepared.binding is None  # no visit book: not visit-bound
+    assert prepared.quarantine is None
+    assert (m.subject, m.interpretation) == (None, "N")  # 18.5 mmHg: within 10-21
     assert m.msg_id == message_id("tono-1", "SN1", "k1", "iop.left")
     assert m.effective.isoformat() == "2026-11-23T09:00:00+01:00"
     assert (m.value, m.device_status, m.components) == (18.5, "ok", (18.0, 19.0, 18.5))
