@@ -7,13 +7,15 @@ was stored at the backend exactly once.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from simulators.harness import Mosquitto, Stack
+from simulators.harness import Mosquitto, Stack, santebus
+from tests.contract import errors
 
 CONFIG = Path(__file__).parents[2] / "examples" / "simulated-bus.toml"
 pytestmark = pytest.mark.e2e
@@ -33,6 +35,7 @@ def stack(tmp_path: Path, broker: Mosquitto) -> Iterator[Stack]:
             "simulation.devices.tono-1.unplug_for=1.5",
             "simulation.devices.tono-1.noise_rate=0.2",
             "mqtt.resend_after=3.0",
+            'stations.eye.devices=["tono-1"]',
         ],
     )
     yield s
@@ -47,6 +50,8 @@ def _assert_nothing_lost(stack: Stack) -> None:
     assert result.duplicates_at_backend == 0
     assert result.unexpected_at_backend == 0
     assert len(exported) == result.produced  # exactly once: no reading under two message ids
+    # what the daemon really published honours docs/asyncapi.yaml
+    assert [e for obs in exported for e in errors("Observation", obs)] == []
 
 
 def _logs(stack: Stack, prefix: str) -> str:
@@ -55,6 +60,12 @@ def _logs(stack: Stack, prefix: str) -> str:
 
 def test_unplugged_port_garbled_frames_and_a_sigkilled_daemon_lose_nothing(stack: Stack) -> None:
     stack.start_backend()
+    # reception opens a visit at the eye station before the patient sits down
+    subprocess.run(
+        santebus("visit", "start", "--station", "eye", "--visit", "V-E2E-0001", "--config",
+                 str(CONFIG), *stack.sets),
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
     first = stack.start_daemon()
     sim = stack.start_simulator(duration=30)
     time.sleep(12)
@@ -67,6 +78,9 @@ def test_unplugged_port_garbled_frames_and_a_sigkilled_daemon_lose_nothing(stack
     assert stack.daemon.stop() == 0  # SIGTERM: clean stop
     stack.stop()
     _assert_nothing_lost(stack)
+    _, exported = stack.accounting()
+    # every reading, across the SIGKILL and restart, belongs to the visit open at its station
+    assert {o["subject"]["identifier"]["value"] for o in exported} == {"V-E2E-0001"}
     daemon_logs = _logs(stack, "daemon")
     # the daemon may start before the simulator's port exists; count only losses after a
     # first successful connection: those are the pulled cable (and the SIGKILL restart)

@@ -1,0 +1,36 @@
+"""The AsyncAPI document as an executable contract: payloads checked against its JSON Schemas."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator, FormatChecker
+
+ASYNCAPI = Path(__file__).parents[1] / "docs" / "asyncapi.yaml"
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(ASYNCAPI.read_text())
+    return loaded
+
+
+def message_validator(message: str) -> Draft7Validator:
+    """Validator for ``components.messages.<message>.payload``, refs resolved in the document.
+
+    In draft 7 a ``$ref`` replaces its siblings, so the whole document can be the root schema
+    (every ``#/components/...`` pointer resolves) while only the payload is applied.
+    """
+    root = {**document(), "$ref": f"#/components/messages/{message}/payload"}
+    return Draft7Validator(root, format_checker=FormatChecker())
+
+
+def errors(message: str, payload: object) -> list[str]:
+    """Every violation, with the path of the offending value."""
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+        for e in message_validator(message).iter_errors(payload)
+    ]
