@@ -1,6 +1,11 @@
 """Clinical coding of device quantities: LOINC for the observation, SNOMED CT for the site.
 
 UCUM units per HL7 FHIR R4 Quantity (system http://unitsofmeasure.org).
+
+The PHD IG codes device observations with IEEE 11073-10101 (MDC) next to LOINC. MDC has no
+intraocular-pressure term (its pressure terms are blood, airway and cuff pressures), so the
+tonometer's readings carry LOINC only; the BLE health profiles' quantities (blood pressure,
+glucose, SpO2, temperature, weight) will carry both.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@
 * a reading the device itself marks unreliable is ``status = preliminary`` with a note.
 * ``interpretation`` (H / L / N, HL7 v3 ObservationInterpretation) with the ``referenceRange``
   it was judged against, for quantities that have one (edge/pipeline/validate.py).
+* ``extension`` observation-gatewayDevice: the bus gateway that collected the reading (PHD IG).
 * ``subject``: the patient, only as the pseudonymous visit id the reading was bound to
   (identifier system ``urn:santebus:visit``); absent when the reading is bound to no visit.
 """
@@ -26,6 +27,7 @@ SCHEMA = "fhir-r4-observation/1"
 VISIT_SYSTEM = "urn:santebus:visit"
 _DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+_GATEWAY_DEVICE = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
 _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _INTERPRETATION_DISPLAY = {"H": "High", "L": "Low", "N": "Normal"}
 
@@ -56,6 +58,17 @@ def observation(m: Measurement) -> dict[str, Any]:
             "identifier": {"system": "urn:santebus:device", "value": m.device_id},
             "display": f"{m.device_model} s/n {m.device_serial}",
         },
+        # The gateway that collected it, as the PHD IG does: the core observation-gatewayDevice
+        # extension next to the measuring device in Observation.device.
+        "extension": [
+            {
+                "url": _GATEWAY_DEVICE,
+                "valueReference": {
+                    "identifier": {"system": "urn:santebus:gateway", "value": m.bus_id},
+                    "display": f"santebus-edge gateway of bus {m.bus_id}",
+                },
+            }
+        ],
     }
     if m.subject is not None:
         # The patient only by the pseudonymous visit id (a logical reference, FHIR R4
