@@ -11,8 +11,10 @@ reason for an operator, never re-sent automatically).
 
 Space: ``PRAGMA max_page_count`` caps the file below the free disk space minus a reserve, so
 that on a full disk SQLite refuses new rows (SQLITE_FULL) while deletes, which reuse pages,
-and WAL checkpoints still have room. Clinical rows are never evicted; telemetry and event rows
-are evicted oldest-first beyond their own byte budget, with persistent counters.
+and WAL checkpoints still have room; the bookkeeping connection (marking sent, deleting) may
+go a few pages beyond the budget so that a full outbox can always drain. Clinical rows are
+never evicted; telemetry and event rows are evicted oldest-first beyond their own byte
+budget, with persistent counters.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from edge.outbox.model import (
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: pages the bookkeeping connection may use beyond the budget (256 KiB with 4 KiB pages)
+_BOOKKEEPING_PAGES = 64
 
 _COLUMNS = "seq, msg_id, device, kind, topic, payload, state, attempts, created_at, sent_at, reason"
 
@@ -127,7 +132,11 @@ class Outbox:
         allowed = min(self.budget.max_bytes, pages * page_size + free - self.budget.reserve_bytes)
         limit = max(allowed // page_size, pages)
         self._db.execute(f"PRAGMA max_page_count = {limit}")
-        self._lazy.execute(f"PRAGMA max_page_count = {limit}")
+        # Bookkeeping gets a little headroom above the budget: marking rows sent moves their
+        # entries between the partial state indexes, which can need a fresh index page, and a
+        # full outbox that cannot mark rows sent cannot drain either (caught by the disk-full
+        # chaos test). New readings still stop at the budget.
+        self._lazy.execute(f"PRAGMA max_page_count = {limit + _BOOKKEEPING_PAGES}")
         applied = self._pragma("max_page_count")
         log.info(
             "outbox open path=%s budget_bytes=%d disk_free_bytes=%d",

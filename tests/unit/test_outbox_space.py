@@ -16,9 +16,9 @@ def _rows(prefix: str, n: int, size: int = 1500, kind: str = "clinical") -> list
     return [NewRow(f"{prefix}-{i}", "dev", "t", b"x" * size, kind=kind) for i in range(n)]
 
 
-def _fill(box: Outbox) -> None:
+def _fill(box: Outbox, size: int = 1500) -> None:
     for i in range(1000):
-        box.add(_rows(f"r{i}", 1))
+        box.add(_rows(f"r{i}", 1, size=size))
 
 
 def test_a_full_budget_refuses_new_rows_clearly_and_keeps_the_old_ones(tmp_path: Path) -> None:
@@ -105,3 +105,19 @@ def test_event_kind_is_accepted(tmp_path: Path) -> None:
         ]
     )
     assert next(box.rows()).kind == "event"
+
+
+def test_a_full_outbox_can_still_mark_rows_sent_and_so_drain(tmp_path: Path) -> None:
+    """Marking a row sent grows it (``sent_at`` was NULL): in a page filled to the last bytes
+    it must move, which needs a page, and at the budget that failed with SQLITE_FULL - a full
+    outbox that could never drain (seen in the disk-full chaos test). Bookkeeping now has
+    headroom above the budget. 1,988-byte payloads fill a 4 KiB page exactly (found by scan)."""
+    box = Outbox(tmp_path / "o.sqlite", budget=SMALL)
+    with pytest.raises(OutboxFullError):
+        _fill(box, size=1988)
+    pending = [r.msg_id for r in box.rows()]
+    box.mark_sent(pending)
+    assert box.counts()["in_flight"] == len(pending)
+    assert box.confirm(pending) == len(pending)
+    box.add(_rows("after", 1))
+    assert box.integrity_ok()
