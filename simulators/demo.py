@@ -5,6 +5,12 @@ the simulated devices (all as ``santebus`` processes reading ``examples/simulate
 runs for ``DEMO_SECONDS`` (default 60), stops everything cleanly and accounts for every reading
 the simulators produced. The last line is the accounting; the exit code is 1 when anything is
 unaccounted for.
+
+Two eye stations, each with its own simulated tonometer; reception opens a new pseudonymous
+visit at each station every few seconds, staggered so that visits at the two stations overlap
+(``santebus visit start``, the operator's path; the tablet's MQTT path is tested separately).
+The summary shows how many readings each visit received: a station's readings only ever go to
+its own visits, and readings taken while no visit is open go to none.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from simulators.harness import Mosquitto, Stack
 
@@ -25,18 +32,19 @@ def main() -> int:
     work = Path(os.environ.get("DEMO_DIR", ".demo")).resolve()
     shutil.rmtree(work, ignore_errors=True)
     broker = Mosquitto(work / "broker").start()
-    port = f"serial://{work / 'dev' / 'tono-1'}?baudrate=9600"
-    stack = Stack(config, work, broker, [f"devices.tono-1.transport={port}"])
+    stack = Stack(config, work, broker, _two_stations(work))
     print(f"demo: broker on 127.0.0.1:{broker.port}, {seconds:.0f} s session, logs in {stack.logs}")
     try:
         stack.start_backend()
         stack.start_daemon()
         sim = stack.start_simulator(seconds)
         started = time.monotonic()
+        reception = _Reception(stack)
         while sim.alive():
-            time.sleep(5)
+            time.sleep(2.5)
             elapsed = time.monotonic() - started
-            if sim.alive():
+            reception.tick(elapsed, seconds)
+            if sim.alive() and int(elapsed) % 10 < 3:
                 made = len(stack.ledger_entries())
                 print(f"demo: t={elapsed:3.0f}s  readings produced so far: {made}")
         sim_code = sim.wait(5)
@@ -60,8 +68,52 @@ def main() -> int:
         f" ({result.duplicates_at_backend} duplicate readings,"
         f" {result.unexpected_at_backend} not in the ledger)"
     )
+    by_visit = Counter((o["device"]["identifier"]["value"], _visit(o)) for o in exported)
+    for (device, visit), count in sorted(by_visit.items()):
+        shown = visit or "(none: no visit open, or a hand-over; see visit.unbound events)"
+        print(f"demo: {STATIONS[device]} ({device}): {count:2d} readings -> visit {shown}")
     print(result.line())
     return 0 if result.unaccounted == 0 else 1
+
+
+def _visit(obs: dict[str, Any]) -> str:
+    subject = obs.get("subject")
+    return str(subject["identifier"]["value"]) if subject else ""
+
+
+#: device -> station, as configured below
+STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2"}
+
+
+def _two_stations(work: Path) -> list[str]:
+    sets = []
+    for n, (device, station) in enumerate(STATIONS.items(), start=1):
+        sets += [
+            f"devices.{device}.kind=ct80",
+            f"devices.{device}.transport=serial://{work / 'dev' / device}?baudrate=9600",
+            f"devices.{device}.serial_number=SIM-CT80-000{n}",
+            f'stations.{station}.devices=["{device}"]',
+            f"simulation.devices.{device}.patients_per_hour=1200",
+            f"simulation.devices.{device}.unplug_every=0",
+        ]
+    return sets
+
+
+class _Reception:
+    """Opens a new visit at each station every 12 s, the stations 6 s apart."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.opened: dict[str, int] = {}
+
+    def tick(self, elapsed: float, seconds: float) -> None:
+        for offset, station in enumerate(STATIONS.values()):
+            slot = int((elapsed + 6 * offset) // 12)
+            if elapsed < seconds - 5 and self.opened.get(station) != slot:
+                self.opened[station] = slot
+                visit = f"V-{station.upper()}-{slot:03d}"
+                self.stack.run_cli("visit", "start", "--station", station, "--visit", visit)
+                print(f"demo: reception opens {visit} at {station}")
 
 
 if __name__ == "__main__":

@@ -255,6 +255,11 @@ class Stack:
         self.simulator = Process("simulator", argv, self.logs)
         return self.simulator
 
+    def run_cli(self, *args: str) -> str:
+        """An operator command (``santebus ARGS --config ... --set ...``); its output."""
+        argv = santebus(*args, "--config", str(self.config), *self.sets)
+        return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+
     def outbox_open_rows(self) -> int:
         argv = santebus("outbox", "stats", "--json", "--config", str(self.config), *self.sets)
         out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
