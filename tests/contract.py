@@ -34,3 +34,22 @@ def errors(message: str, payload: object) -> list[str]:
         f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
         for e in message_validator(message).iter_errors(payload)
     ]
+
+
+#: topic (after ``santebus/v1/{bus}/``) -> the AsyncAPI message its payloads must match
+_BY_TOPIC = {
+    "obs": "Observation",
+    "ack": "BackendAck",
+    "status": "StatusOnline",
+    "events": "Event",
+    "telemetry": "TelemetryPack",
+    "cmd": "VisitCommand",
+}
+
+
+def message_for(topic: str) -> str:
+    """The AsyncAPI message a topic carries, e.g. ``santebus/v1/b/obs/tono-1`` -> Observation."""
+    parts = topic.split("/")
+    if len(parts) < 4 or parts[:2] != ["santebus", "v1"] or parts[3] not in _BY_TOPIC:
+        raise KeyError(f"topic {topic!r} is not in docs/asyncapi.yaml")
+    return _BY_TOPIC[parts[3]]

@@ -7,15 +7,19 @@ was stored at the backend exactly once.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B.observation import Observation
 
 from simulators.harness import Mosquitto, Stack, santebus
-from tests.contract import errors
+from tests.capture import capturing
+from tests.contract import errors, message_for
 
 CONFIG = Path(__file__).parents[2] / "examples" / "simulated-bus.toml"
 pytestmark = pytest.mark.e2e
@@ -59,6 +63,22 @@ def _logs(stack: Stack, prefix: str) -> str:
 
 
 def test_unplugged_port_garbled_frames_and_a_sigkilled_daemon_lose_nothing(stack: Stack) -> None:
+    with capturing(stack.broker.port, "santebus/v1/#") as published:
+        _scenario_with_a_sigkill(stack)
+    # everything anyone published on the bus's topics honours docs/asyncapi.yaml, and every
+    # Observation is valid FHIR R4
+    kinds = Counter(message_for(m.topic) for m in published)
+    assert kinds["Observation"] >= 10
+    assert kinds["BackendAck"] >= 1
+    assert kinds["StatusOnline"] >= 2  # births (start, restart), the Will, the clean stop
+    for m in published:
+        payload = json.loads(m.payload)
+        assert errors(message_for(m.topic), payload) == [], m.topic
+        if message_for(m.topic) == "Observation":
+            Observation.model_validate(payload)
+
+
+def _scenario_with_a_sigkill(stack: Stack) -> None:
     stack.start_backend()
     # reception opens a visit at the eye station before the patient sits down
     subprocess.run(
