@@ -5,7 +5,8 @@
 * ``code``: LOINC; ``bodySite``: SNOMED CT; ``valueQuantity``: UCUM (FHIR R4 Quantity).
 * a device value with no number (CT-80 ``OVER``) has no ``valueQuantity`` but a
   ``dataAbsentReason`` (invariant obs-6: never both).
-* a reading the device itself marks unreliable is ``status = preliminary`` with a note.
+* a reading the device itself marks unreliable, or that a gate flagged (operating conditions,
+  calibration: ``Measurement.flags``), is ``status = preliminary`` with one note per reason.
 * ``interpretation`` (H / L / N, HL7 v3 ObservationInterpretation) with the ``referenceRange``
   it was judged against, for quantities that have one (edge/pipeline/validate.py).
 * ``extension`` observation-gatewayDevice: the bus gateway that collected the reading (PHD IG).
@@ -50,7 +51,7 @@ def observation(m: Measurement) -> dict[str, Any]:
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{m.msg_id}"}],
-        "status": "preliminary" if m.device_status == "unreliable" else "final",
+        "status": "preliminary" if m.device_status == "unreliable" or m.flags else "final",
         "category": [{"coding": [{"system": _CATEGORY, "code": "exam", "display": "Exam"}]}],
         "code": {"coding": [_coding(qc.code)], "text": qc.code.display},
         "effectiveDateTime": m.effective.isoformat(timespec="seconds"),
@@ -85,8 +86,11 @@ def observation(m: Measurement) -> dict[str, Any]:
         obs["valueQuantity"] = _quantity(m.value, qc.unit, qc.ucum)
     else:
         obs["dataAbsentReason"] = _absent("OVER: above the device's measuring range")
+    notes = [{"text": flag} for flag in m.flags]
     if m.device_status == "unreliable":
-        obs["note"] = [{"text": "The device marked this reading as unreliable."}]
+        notes.insert(0, {"text": "The device marked this reading as unreliable."})
+    if notes:
+        obs["note"] = notes
     if m.interpretation is not None and m.value is not None:
         # HL7 v3 ObservationInterpretation against the screening reference range it names
         obs["interpretation"] = [

@@ -18,9 +18,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from drivers.readings import Delivery
+from drivers.readings import Delivery, DeviceReading
 from edge.events import Events
 from edge.outbox import NewRow, Outbox, OutboxFullError, Quarantined
 from edge.pipeline import fhir
@@ -30,6 +31,12 @@ from edge.publish.topics import Topics
 from edge.visits import Binding, VisitBook
 
 log = logging.getLogger(__name__)
+
+
+#: A check applied to every valid reading of a device: returns why the reading is only
+#: preliminary (outside the device's operating conditions, calibration expired...) or None.
+#: The environment (Modbus) and calibration features plug in here.
+Gate = Callable[[str, DeviceReading], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,7 @@ class Ingest:
     ) -> None:
         self.outbox = outbox
         self.visits = visits
+        self.gates: list[Gate] = []
         self.topics = topics
         self.timezone = timezone
         self.wake = wake
@@ -104,6 +112,9 @@ class Ingest:
                 components=r.components,
                 subject=subject,
                 interpretation=verdict.interpretation,
+                flags=tuple(
+                    flag for gate in self.gates if (flag := gate(device.device_id, r)) is not None
+                ),
             )
             out.append(Prepared(m, binding, verdict.quarantine))
         return out

@@ -41,6 +41,9 @@ class Measurement(BaseModel):
     components: tuple[float | None, ...] = ()
     #: the pseudonymous visit the reading is bound to; None when bound to none (never guessed)
     subject: str | None = None
+    #: why the reading is only preliminary (a gate's reason: outside the device's operating
+    #: conditions, calibration lapsed...); empty when nothing flagged it
+    flags: tuple[str, ...] = ()
     #: H / L / N against the reference range (edge/pipeline/validate.py), None if none applies
     interpretation: Literal["H", "L", "N"] | None = None
 

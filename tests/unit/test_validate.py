@@ -15,6 +15,7 @@ from edge.events import Events
 from edge.outbox import Outbox
 from edge.pipeline.ingest import DeviceIdentity, Ingest
 from edge.pipeline.validate import validate
+from tests.contract import errors
 from tests.helpers import TOPICS
 
 AT = datetime(2026, 11, 23, 10, 0, 0)
@@ -109,3 +110,26 @@ def test_a_quarantined_reading_is_held_not_published_and_its_partner_is(tmp_path
     result = CliRunner().invoke(main, ["quarantine", "show", "999", *args])
     assert result.exit_code == 1
     assert "no quarantined reading '999'" in result.output
+
+
+def test_a_gate_makes_a_reading_preliminary_with_its_reason(tmp_path: Path) -> None:
+    """The hook the environment and calibration checks use (operating conditions, lapsed
+    calibration): the reading is still published, but as preliminary, saying why."""
+    box = Outbox(tmp_path / "outbox.sqlite")
+    ingest = Ingest(box, TOPICS, "Europe/Paris")
+    cold = "outside the device's operating conditions: cabin 8.0 Cel (10-40 Cel)"
+    ingest.gates.append(lambda device, r: cold if device == "tono-1" else None)
+    ingest.gates.append(lambda device, r: None)
+    delivery = Delivery((_r("iop.right", 17),), "CT-80", _ack)
+    ingest.commit(DeviceIdentity("tono-1", "SN1"), delivery)
+    ingest.commit(DeviceIdentity("tono-2", "SN2"), delivery)
+    by_device = {
+        o["device"]["identifier"]["value"]: o
+        for o in (json.loads(r.payload) for r in box.rows() if r.kind == "clinical")
+    }
+    flagged, clean = by_device["tono-1"], by_device["tono-2"]
+    assert (flagged["status"], flagged["note"]) == ("preliminary", [{"text": cold}])
+    assert (clean["status"], "note" in clean) == ("final", False)
+    for obs in (flagged, clean):
+        Observation.model_validate(obs)
+        assert errors("Observation", obs) == []
