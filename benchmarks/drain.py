@@ -119,7 +119,12 @@ def main() -> None:
         # queued messages per subscriber, a backend lagging behind the drain has messages
         # dropped after their PUBACK; the gateway re-sends those after resend_after, which is
         # what tests/integration/test_forwarder.py checks and not what this measures.
-        broker.conf.write_text(broker.conf.read_text() + "max_queued_messages 1000000\n")
+        # and advertising a Receive Maximum (= max_inflight_messages) that admits the window
+        broker.conf.write_text(
+            broker.conf.read_text()
+            + "max_queued_messages 1000000\n"
+            + f"max_inflight_messages {window + 1}\n"
+        )
         broker.start()
         share = ["--share", "ingest"] if workers > 1 else []
         backends = [

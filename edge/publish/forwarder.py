@@ -52,6 +52,7 @@ class ForwarderStats:
 class _Window:
     """The publishes of one session awaiting their PUBACK."""
 
+    limit: int
     refill_at: int
     awaiting: dict[str, float] = field(default_factory=dict)  # msg_id -> sent (loop clock)
     failed: list[str] = field(default_factory=list)
@@ -160,7 +161,11 @@ class Forwarder:
         per row cost a fifth of a backlog drain); one clock checks the oldest for a timeout.
         """
         s = self.settings
-        window = _Window(refill_at=s.max_in_flight - max(1, s.max_in_flight // 4))
+        # Never more unacknowledged publishes than the broker's Receive Maximum
+        # [MQTT-3.3.4-7] (a strict broker disconnects with 0x93), less one for the status and
+        # unstored events published outside the window.
+        limit = max(1, min(s.max_in_flight, link.receive_maximum - 1))
+        window = _Window(limit=limit, refill_at=limit - max(1, limit // 4))
         clock = asyncio.get_running_loop().time
         while not link.state.disconnected.is_set():
             if window.failed:
@@ -176,7 +181,7 @@ class Forwarder:
             rows: list[Row] = []
             if len(window.awaiting) <= window.refill_at:
                 try:
-                    rows = self._take_due(window.awaiting)
+                    rows = self._take_due(window)
                 except OutboxError as exc:
                     # A busy or failing outbox is not a broken link: keep it, retry.
                     log.warning("outbox unavailable error=%r retry_in=1s", str(exc))
@@ -191,16 +196,16 @@ class Forwarder:
                 )
                 window.awaiting[row.msg_id] = now
                 fut.add_done_callback(functools.partial(self._on_puback, window, row))
-            if rows and len(window.awaiting) < s.max_in_flight:
+            if rows and len(window.awaiting) < window.limit:
                 continue  # more may be due: fill the window
             await self._idle(link)
         raise LinkError("broker connection lost")
 
-    def _take_due(self, awaiting: dict[str, float]) -> list[Row]:
+    def _take_due(self, window: _Window) -> list[Row]:
         """Rows to send now, marked in flight: one query and one commit per chunk."""
-        s = self.settings
-        room = s.max_in_flight - len(awaiting)
-        rows = [r for r in self.outbox.due(room, s.resend_after) if r.msg_id not in awaiting]
+        room = window.limit - len(window.awaiting)
+        due = self.outbox.due(room, self.settings.resend_after)
+        rows = [r for r in due if r.msg_id not in window.awaiting]
         if rows:
             self.outbox.mark_sent([r.msg_id for r in rows])
         return rows

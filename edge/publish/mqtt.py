@@ -147,6 +147,9 @@ class PahoPublisher:
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
         self._watchdog: asyncio.Task[None] | None = None
         self._tls: _TrackingContext | None = None
+        #: the broker's Receive Maximum from CONNACK (MQTT 5 section 3.2.2.3.3; 65,535 when
+        #: absent): QoS 1 publishes awaiting PUBACK must never exceed it [MQTT-3.3.4-7]
+        self.receive_maximum = 65535
         #: when bytes last arrived (paho's own ``_last_bytes_received`` is also reset when it
         #: *sends* a PINGREQ, so it cannot tell a silent peer)
         self._last_in = 0.0
@@ -338,7 +341,10 @@ class PahoPublisher:
 
     # paho calls these from loop_read / loop_write / loop_misc, i.e. on the loop thread.
 
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, props: Any) -> None:
+        # paho 2.2 ignores it (and refuses a new in-flight cap once connected): the forwarder's
+        # window keeps to it
+        self.receive_maximum = int(getattr(props, "ReceiveMaximum", 65535))
         _set_result(self._connected, code)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:

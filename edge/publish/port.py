@@ -50,6 +50,8 @@ class Publisher(Protocol):
     """One MQTT connection. A new instance per connection attempt (aiomqtt #269, #288)."""
 
     state: LinkState
+    #: the broker's Receive Maximum (MQTT 5 section 3.2.2.3.3), known once connected
+    receive_maximum: int
 
     async def connect(self) -> None: ...
 

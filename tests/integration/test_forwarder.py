@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -330,3 +331,43 @@ def test_only_the_tablet_can_open_a_visit_over_mqtt(tmp_path: Path) -> None:
     finally:
         broker.stop()
         book.close()
+
+
+def test_the_window_never_exceeds_the_brokers_receive_maximum(tmp_path: Path) -> None:
+    """MQTT 5 [MQTT-3.3.4-7]. mosquitto 2.0 advertises Receive Maximum = max_inflight_messages
+    but does not enforce it (stricter brokers disconnect with 0x93), so the test counts the
+    publishes awaiting their PUBACK itself, around the real adapter."""
+    broker = Mosquitto(tmp_path / "broker")
+    broker.conf.write_text(broker.conf.read_text() + "max_inflight_messages 4\n")
+    broker.start()
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.add([obs_row(n) for n in range(60)])
+    settings = MqttSettings(host="127.0.0.1", port=broker.port, client_id="gw-rm", tls=False)
+    peak = [0]
+
+    class Counting(PahoPublisher):
+        outstanding = 0
+
+        def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[PublishOutcome]:
+            fut = super().send(*args, **kwargs)
+            self.outstanding += 1
+            peak[0] = max(peak[0], self.outstanding)
+            fut.add_done_callback(self._settled)
+            return fut
+
+        def _settled(self, _fut: object) -> None:
+            self.outstanding -= 1
+
+    links: list[Counting] = []
+
+    def factory() -> Publisher:
+        links.append(Counting(settings))
+        return links[-1]
+
+    forwarder = Forwarder(box, factory, TOPICS, ForwarderSettings(max_in_flight=100))
+    try:
+        asyncio.run(run_until(forwarder, lambda: forwarder.stats.published >= 60, timeout=30))
+    finally:
+        broker.stop()
+    assert links[0].receive_maximum == 4
+    assert 1 <= peak[0] <= 3  # the broker's 4, less one kept for status and events
