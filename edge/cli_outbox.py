@@ -18,22 +18,27 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from edge.config import EdgeConfig
 from edge.config_loader import EX_CONFIG, ConfigError, load_config
 from edge.outbox import Outbox, OutboxError, Row
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-@contextlib.contextmanager
-def open_outbox(config_path: Path, overrides: tuple[str, ...]) -> Iterator[Outbox]:
-    """The configured outbox, opened read-only in spirit (never repaired), closed after."""
+def load_or_exit(config_path: Path, overrides: tuple[str, ...]) -> EdgeConfig:
+    """The config, or every fault on stderr and exit 78 (EX_CONFIG)."""
     try:
-        config = load_config(config_path, overrides)
+        return load_config(config_path, overrides)
     except ConfigError as exc:
         for issue in exc.issues:
             click.echo(f"config error: {issue}", err=True)
         sys.exit(EX_CONFIG)
-    path = config.outbox_path
+
+
+@contextlib.contextmanager
+def open_outbox(config_path: Path, overrides: tuple[str, ...]) -> Iterator[Outbox]:
+    """The configured outbox, opened read-only in spirit (never repaired), closed after."""
+    path = load_or_exit(config_path, overrides).outbox_path
     if not path.exists():
         click.echo(f"no outbox at {path} (the daemon has not run with this config)", err=True)
         sys.exit(1)

@@ -19,19 +19,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from edge.cli_outbox import common_options, json_option
-from edge.config_loader import EX_CONFIG, ConfigError, load_config
+from edge.cli_outbox import common_options, json_option, load_or_exit
 from edge.visits import Visit, VisitBook, VisitError
 
 
 @contextlib.contextmanager
 def _book(config_path: Path, overrides: tuple[str, ...]) -> Iterator[VisitBook]:
-    try:
-        config = load_config(config_path, overrides)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(f"config error: {issue}", err=True)
-        sys.exit(EX_CONFIG)
+    config = load_or_exit(config_path, overrides)
     book = VisitBook(config.visits_path, set(config.stations))
     try:
         yield book

@@ -19,15 +19,14 @@ budget, with persistent counters.
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
+from edge.outbox.db import Tx, guarded, is_full
 from edge.outbox.model import (
     SCHEMA,
     Budget,
@@ -40,26 +39,11 @@ from edge.outbox.model import (
 )
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: pages the bookkeeping connection may use beyond the budget (256 KiB with 4 KiB pages)
 _BOOKKEEPING_PAGES = 64
 
 _COLUMNS = "seq, msg_id, device, kind, topic, payload, state, attempts, created_at, sent_at, reason"
-
-
-def _guarded(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn sqlite3 errors into :class:`OutboxError` naming the operation."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {method.__name__} failed: {exc}") from exc
-
-    return wrapper
 
 
 class Outbox:
@@ -201,7 +185,7 @@ class Outbox:
                         self._nonclinical_bound = self._evict()
                 return added, new_held
         except sqlite3.Error as exc:
-            if _is_full(exc):
+            if is_full(exc):
                 usage = self.usage()
                 raise OutboxFullError(
                     f"outbox full: {len(rows)} rows not stored in {self.path} "
@@ -243,23 +227,23 @@ class Outbox:
             (name, by),
         )
 
-    @_guarded
+    @guarded
     def mark_sent(self, msg_ids: Sequence[str], now: float | None = None) -> None:
         stamp = time.time() if now is None else now
-        with _Tx(self._lazy):
+        with Tx(self._lazy):
             self._lazy.executemany(
                 "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, sent_at = ?"
                 " WHERE msg_id = ? AND state != 'rejected'",
                 [(stamp, m) for m in msg_ids],
             )
 
-    @_guarded
+    @guarded
     def confirm(self, msg_ids: Sequence[str]) -> int:
         """The backend stored these: delete them. Returns how many rows went.
 
         Deletes reuse pages inside the budget, so they work even when the disk is full.
         """
-        with _Tx(self._lazy):
+        with Tx(self._lazy):
             before = self._lazy.total_changes
             self._lazy.executemany("DELETE FROM outbox WHERE msg_id = ?", [(m,) for m in msg_ids])
             deleted = self._lazy.total_changes - before
@@ -267,7 +251,7 @@ class Outbox:
                 self._bump("confirmed_rows", deleted, self._lazy)
             return deleted
 
-    @_guarded
+    @guarded
     def reject(self, msg_id: str, reason: str) -> bool:
         with self._transaction():
             cur = self._db.execute(
@@ -278,7 +262,7 @@ class Outbox:
                 self._bump("rejected_rows", 1)
             return cur.rowcount > 0
 
-    @_guarded
+    @guarded
     def requeue(self, key: str) -> Row | None:
         """Operator: send a rejected (or in-flight) row again. ``key`` is a msg_id or a seq."""
         row = self.get(key)
@@ -290,17 +274,17 @@ class Outbox:
             )
         return self.get(key)
 
-    @_guarded
+    @guarded
     def requeue_in_flight(self) -> int:
         """After a reconnect nothing in flight is known to have arrived: send it again."""
-        with _Tx(self._lazy):
+        with Tx(self._lazy):
             before = self._lazy.total_changes
             self._lazy.execute("UPDATE outbox SET state = 'pending' WHERE state = 'in_flight'")
             return self._lazy.total_changes - before
 
     # ----------------------------------------------------------------- reading
 
-    @_guarded
+    @guarded
     def due(self, limit: int, resend_after: float, now: float | None = None) -> list[Row]:
         """Rows to publish now, oldest first: pending ones, then in-flight ones gone stale."""
         stamp = time.time() if now is None else now
@@ -319,7 +303,7 @@ class Outbox:
         ).fetchall()
         return [Row(*r) for r in sorted(pending + stale)[:limit]]
 
-    @_guarded
+    @guarded
     def get(self, key: str) -> Row | None:
         column = "seq" if key.isdigit() else "msg_id"
         found = self._db.execute(
@@ -327,7 +311,7 @@ class Outbox:
         ).fetchone()
         return Row(*found) if found else None
 
-    @_guarded
+    @guarded
     def quarantined(self, key: str | None = None, limit: int = 100) -> list[Quarantined]:
         """Quarantined readings, newest first; ``key`` (msg_id or seq) selects one."""
         query = "SELECT msg_id, device, quantity, reason, detail, seq, created_at FROM quarantine"
@@ -339,18 +323,18 @@ class Outbox:
         args.append(limit)
         return [Quarantined(*r) for r in self._db.execute(query, args).fetchall()]
 
-    @_guarded
+    @guarded
     def counts(self) -> dict[str, int]:
         counts = {"pending": 0, "in_flight": 0, "rejected": 0}
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
             counts[state] = n
         return counts
 
-    @_guarded
+    @guarded
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
 
-    @_guarded
+    @guarded
     def usage(self) -> Usage:
         page_size = self._pragma("page_size")
         used = (self._pragma("page_count") - self._pragma("freelist_count")) * page_size
@@ -387,26 +371,5 @@ class Outbox:
         for r in self._db.execute(query, args):
             yield Row(*r)
 
-    def _transaction(self) -> _Tx:
-        return _Tx(self._db)
-
-
-def _is_full(exc: sqlite3.Error) -> bool:
-    # SQLITE_FULL (13): "database or disk is full" - also what max_page_count produces
-    return getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc).lower()
-
-
-class _Tx:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        elif self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+    def _transaction(self) -> Tx:
+        return Tx(self._db)

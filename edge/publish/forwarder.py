@@ -135,7 +135,7 @@ class Forwarder:
         # Both run until the link fails; whichever stops first ends the session with its error
         # (an ack consumer that died silently would leave rows re-sent forever).
         tasks = {
-            asyncio.create_task(self._consume_acks(link), name="acks"),
+            asyncio.create_task(self._consume(link), name="acks"),
             asyncio.create_task(self._publish_loop(link), name="publish"),
         }
         try:
@@ -272,7 +272,7 @@ class Forwarder:
                     reason=outcome.reason,
                 )
 
-    async def _consume_acks(self, link: Publisher) -> None:
+    async def _consume(self, link: Publisher) -> None:
         while True:
             message = await link.state.messages.get()
             command = self.commands.get(message.topic)

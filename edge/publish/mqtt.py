@@ -52,6 +52,7 @@ from edge.publish.port import (
     PublishOutcome,
     Will,
 )
+from edge.publish.tls import TrackingContext, check_readable, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class PahoPublisher:
         self._subs: dict[int, asyncio.Future[None]] = {}
         self._connected: asyncio.Future[ReasonCode] = self._loop.create_future()
         self._watchdog: asyncio.Task[None] | None = None
-        self._tls: _TrackingContext | None = None
+        self._tls: TrackingContext | None = None
         #: the broker's Receive Maximum from CONNACK (MQTT 5 section 3.2.2.3.3; 65,535 when
         #: absent): QoS 1 publishes awaiting PUBACK must never exceed it [MQTT-3.3.4-7]
         self.receive_maximum = 65535
@@ -168,10 +169,10 @@ class PahoPublisher:
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(s.max_inflight)
         if s.tls:
-            self._tls = tls_context(s)
+            self._tls = tls_context(s.ca_file, s.cert_file, s.key_file)
             client.tls_set_context(self._tls)
         if s.username is not None:
-            _check_readable({"mqtt.password_file": s.password_file})
+            check_readable({"mqtt.password_file": s.password_file})
             password = s.password_file.read_text().strip() if s.password_file else None
             client.username_pw_set(s.username, password)
         if self._will is not None:
@@ -385,61 +386,6 @@ class PahoPublisher:
         if not self._connected.done():
             self._connected.set_exception(LinkError(why))
             self._connected.exception()  # mark retrieved: nobody may be waiting
-
-
-class _TrackingContext(ssl.SSLContext):
-    """Remembers the sockets it wrapped, to close them after a failed attempt.
-
-    paho drops (without closing) a socket whose TLS handshake failed, which would leak a file
-    descriptor per failed attempt until garbage collection.
-    """
-
-    opened: list[ssl.SSLSocket]
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        sock = super().wrap_socket(*args, **kwargs)
-        if not hasattr(self, "opened"):
-            self.opened = []
-        self.opened.append(sock)
-        return sock
-
-    def close_all(self) -> None:
-        for sock in getattr(self, "opened", []):
-            sock.close()
-        self.opened = []
-
-
-def tls_context(s: MqttSettings) -> _TrackingContext:
-    """Client TLS: TLS 1.2+ (1.3 preferred by OpenSSL), CA and host name verified."""
-    _check_readable(
-        {"mqtt.ca_file": s.ca_file, "mqtt.cert_file": s.cert_file, "mqtt.key_file": s.key_file}
-    )
-    try:
-        ctx = _TrackingContext(ssl.PROTOCOL_TLS_CLIENT)
-        if s.ca_file is not None:
-            ctx.load_verify_locations(cafile=str(s.ca_file))
-        else:
-            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.check_hostname = True
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        if s.cert_file is not None and s.key_file is not None:
-            ctx.load_cert_chain(str(s.cert_file), str(s.key_file))
-    except ssl.SSLError as exc:
-        raise ValueError(f"TLS files unusable (ca={s.ca_file}, cert={s.cert_file}): {exc}") from exc
-    return ctx
-
-
-def _check_readable(files: dict[str, Path | None]) -> None:
-    """Name the faulty file: paho's own error is a bare ``[Errno 2] No such file``."""
-    for key, path in files.items():
-        if path is None:
-            continue
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise ValueError(f"{key} = {str(path)!r} cannot be read: {exc.strerror}") from exc
 
 
 def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
