@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+from calibration.records import CalibrationBook
 from drivers.devices.ct80 import Ct80Driver, Ct80Stats
 from drivers.readings import Delivery
 from drivers.transport import ByteTransport, open_transport
@@ -86,6 +87,7 @@ class Daemon:
             wake=forwarder.wake,
             events=events,
             visits=visits,
+            calibrations=CalibrationBook(config.calibration_dir),
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
         if visits is not None:
@@ -130,16 +132,25 @@ class Daemon:
         return 1 if crashed else 0
 
     async def _close_idle(self, visits: VisitBook, events: Events) -> None:
-        """Close visits idle past their station's ``idle_close_s``, once a minute."""
+        """Close visits idle past their station's ``idle_close_s``.
+
+        Checked once a minute, or four times per the shortest idle time if that is shorter, so
+        a visit closes at most a quarter late.
+        """
+        shortest = min(s.idle_close_s for s in self.config.stations.values())
+        period = max(0.5, min(60.0, shortest / 4))
         while True:
-            await asyncio.sleep(60)
+            await asyncio.sleep(period)
             for station, section in self.config.stations.items():
                 for _ in visits.close_idle(section.idle_close_s, station=station):
                     events.raise_event("visit.closed", "info", None, station=station, by="idle")
 
     async def _device(self, device_id: str, device: Ct80Device, ingest: Ingest) -> None:
         identity = DeviceIdentity(
-            device_id, device.serial_number, self.config.station_of(device_id)
+            device_id,
+            device.serial_number,
+            self.config.station_of(device_id),
+            calibration_required=device.calibration_required,
         )
         stats = Ct80Stats()
         health = self.health.setdefault(device_id, DeviceHealth())

@@ -17,6 +17,8 @@ from drivers.errors import DeviceConfigError
 from drivers.transport import validate_url
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+#: as on a device's label; letters, digits, '.', '_' and '-' (it names a folder on disk)
+_ID_SERIAL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class _Strict(BaseModel):
@@ -94,7 +96,11 @@ class Ct80Device(_Strict):
 
     kind: Literal["ct80"]
     transport: str
-    serial_number: Annotated[str, Field(min_length=1, max_length=64)]
+    #: the device's serial number, as on its label (it names its calibration records folder)
+    serial_number: Annotated[str, Field(pattern=_ID_SERIAL)]
+    #: a reading with no calibration record on file is published ``preliminary`` with a note;
+    #: an expired or failed record always does that, required or not
+    calibration_required: bool = False
     #: seconds between reconnect attempts grow from this ...
     reconnect_min: Annotated[float, Field(gt=0)] = 0.5
     #: ... up to this
@@ -150,6 +156,11 @@ class EdgeConfig(_Strict):
             if device in section.devices:
                 return station
         return None
+
+    @property
+    def calibration_dir(self) -> Path:
+        """Calibration records, ``<dir>/<device serial>/<record id>.json`` (append-only)."""
+        return self.gateway.state_dir / "calibration"
 
     @property
     def visits_path(self) -> Path:

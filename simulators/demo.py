@@ -20,9 +20,13 @@ import shutil
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from calibration.records import CalibrationBook, CalibrationRecord
 from simulators.harness import Mosquitto, Stack
 
 
@@ -33,6 +37,8 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     broker = Mosquitto(work / "broker").start()
     stack = Stack(config, work, broker, _two_stations(work))
+    for line in _calibrations(work / "state" / "calibration"):
+        print(line)
     print(f"demo: broker on 127.0.0.1:{broker.port}, {seconds:.0f} s session, logs in {stack.logs}")
     try:
         stack.start_backend()
@@ -68,6 +74,13 @@ def main() -> int:
         f" ({result.duplicates_at_backend} duplicate readings,"
         f" {result.unexpected_at_backend} not in the ledger)"
     )
+    by_status = Counter(
+        (o["device"]["identifier"]["value"], o["status"], "; ".join(n["text"] for n in
+                                                                    o.get("note", [])))
+        for o in exported
+    )  # fmt: skip
+    for (device, status, why), count in sorted(by_status.items()):
+        print(f"demo: {device}: {count:3d} Observations {status}" + (f" ({why})" if why else ""))
     by_visit = Counter((o["device"]["identifier"]["value"], _visit(o)) for o in exported)
     for (device, visit), count in sorted(by_visit.items()):
         shown = visit or "(none: no visit open, or a hand-over; see visit.unbound events)"
@@ -92,11 +105,40 @@ def _two_stations(work: Path) -> list[str]:
             f"devices.{device}.kind=ct80",
             f"devices.{device}.transport=serial://{work / 'dev' / device}?baudrate=9600",
             f"devices.{device}.serial_number=SIM-CT80-000{n}",
+            f"devices.{device}.calibration_required=true",
             f'stations.{station}.devices=["{device}"]',
             f"simulation.devices.{device}.patients_per_hour=1200",
             f"simulation.devices.{device}.unplug_every=0",
         ]
     return sets
+
+
+def _calibrations(root: Path) -> list[str]:
+    """Seed the devices' verification records.
+
+    tono-1 was verified a month ago; tono-2's verification lapsed yesterday, so its readings
+    are published preliminary with a note (and a calibration.invalid event).
+    """
+    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Paris")).date()
+    book = CalibrationBook(root)
+    lines = []
+    for n, (device, due) in enumerate(
+        [("tono-1", today + timedelta(days=150)), ("tono-2", today - timedelta(days=1))], start=1
+    ):
+        record = CalibrationRecord(
+            id=f"VER-SIM-CT80-000{n}-{due - timedelta(days=182):%Y%m%d}",
+            device_serial=f"SIM-CT80-000{n}",
+            device_model="CT-80",
+            kind="verification",
+            performed_at=datetime.combine(due - timedelta(days=182), dtime(9), tzinfo=UTC),
+            valid_until=due,
+            result="pass",
+            technician="tech-demo",
+            reference_id="MODEL-EYE-SIM-1",
+        )
+        book.add(record)
+        lines.append(f"demo: {device} calibration {record.id} valid until {due}")
+    return lines
 
 
 class _Reception:

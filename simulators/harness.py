@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar, Protocol
 
 
 def free_port() -> int:
@@ -88,13 +88,35 @@ class Process:
         return code
 
 
+class BrokerObserver(Protocol):
+    """Told when a broker starts and before it stops (the test suite's contract watch)."""
+
+    def started(self, broker: Mosquitto) -> None: ...
+
+    def stopping(self, broker: Mosquitto) -> None: ...
+
+
 class Mosquitto:
     """A real mosquitto on a free loopback port, with its own config and persistence dir."""
 
-    def __init__(self, workdir: Path, port: int | None = None, conf: str | None = None) -> None:
-        """``conf`` replaces the default config (its listeners must include ``port``)."""
+    #: notified after every start and before every stop or kill, of every instance
+    observers: ClassVar[list[BrokerObserver]] = []
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        conf: str | None = None,
+        observe_port: int | None = None,
+    ) -> None:
+        """A broker to start; ``conf`` replaces the default config.
+
+        ``conf``'s listeners must include ``port``. ``observe_port`` is a listener where an
+        anonymous client may read everything (default ``port``).
+        """
         self.workdir = workdir
         self.port = port or free_port()
+        self.observe_port = observe_port or self.port
         self.process: Process | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
@@ -123,15 +145,28 @@ class Mosquitto:
             log = self.process.log_path.read_text(errors="replace")[-2000:]
             self.process.stop(5)
             raise RuntimeError(f"mosquitto did not start on port {self.port}:\n{log}") from exc
+        try:
+            for observer in self.observers:
+                observer.started(self)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def kill(self) -> None:
         if self.process is not None:
+            self._stopping()
             self.process.kill()
 
     def stop(self) -> None:
         if self.process is not None:
+            self._stopping()
             self.process.stop(10)
+
+    def _stopping(self) -> None:
+        if self.process is not None and self.process.alive():
+            for observer in self.observers:
+                observer.stopping(self)
 
 
 def santebus(*args: str) -> list[str]:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto
+from tests.contract_watch import ContractWatch
 from tests.helpers import running_backend
 
 # No deadline: CI machines are noisy, and timing is what benchmarks/ measure, not tests.
@@ -61,3 +62,38 @@ def no_leaked_threads() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture(autouse=True)
+def published_messages_honour_the_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever any test publishes on any broker it starts is checked against
+    docs/asyncapi.yaml (and FHIR R4): tests/contract_watch.py."""
+    watch = ContractWatch()
+    Mosquitto.observers.append(watch)
+    try:
+        yield
+    finally:
+        Mosquitto.observers.remove(watch)
+        watch.close()
+    found = watch.violations()
+    _WATCHED["messages"] += len(watch.seen)
+    _WATCHED["brokers"] += watch.brokers
+    _WATCHED["tests"] += 1 if watch.brokers else 0
+    marker = request.node.get_closest_marker("publishes_invalid")
+    if marker is None:
+        assert found == [], f"published messages break the contract: {found[:5]}"
+    else:
+        match = marker.kwargs["match"]
+        assert found, f"the test says it publishes an invalid payload ({match!r}); none seen"
+        assert all(match in v for v in found), f"unexpected violations: {found[:5]}"
+
+
+_WATCHED = {"messages": 0, "brokers": 0, "tests": 0}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    w = _WATCHED
+    terminalreporter.write_line(
+        f"contract watch: {w['messages']} published messages checked against docs/asyncapi.yaml"
+        f" (Observations also as FHIR R4), {w['brokers']} broker starts in {w['tests']} tests"
+    )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
+from fhir.resources.R4B.observation import Observation
 from jsonschema import Draft7Validator, FormatChecker
+from pydantic import ValidationError
 
 ASYNCAPI = Path(__file__).parents[1] / "docs" / "asyncapi.yaml"
 
@@ -53,3 +56,23 @@ def message_for(topic: str) -> str:
     if len(parts) < 4 or parts[:2] != ["santebus", "v1"] or parts[3] not in _BY_TOPIC:
         raise KeyError(f"topic {topic!r} is not in docs/asyncapi.yaml")
     return _BY_TOPIC[parts[3]]
+
+
+def violations(topic: str, payload: bytes) -> list[str]:
+    """Everything wrong with one published message: its topic is not in the document, its
+    payload is not JSON, breaks the message's schema, or (Observations) is not FHIR R4."""
+    try:
+        message = message_for(topic)
+    except KeyError as exc:
+        return [str(exc.args[0])]
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        return [f"{topic}: payload is not JSON: {exc}"]
+    found = [f"{topic}: {e}" for e in errors(message, body)]
+    if message == "Observation" and not found:
+        try:
+            Observation.model_validate(body)
+        except ValidationError as exc:
+            found.append(f"{topic}: not a FHIR R4 Observation: {exc}")
+    return found

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge.outbox import NewRow
+from edge.events import Events
+from edge.outbox import NewRow, Outbox
 from edge.pipeline import fhir
 from edge.pipeline.measurement import Measurement, message_id
+from edge.pipeline.telemetry import Sample, TelemetryBuffer
 from edge.publish.forwarder import Forwarder
 from edge.publish.topics import Topics
 from simulators.backend.service import ReferenceBackend
@@ -39,6 +42,34 @@ def obs_row(n: int) -> NewRow:
         device_status="ok",
     )
     return NewRow(msg_id, "tono-1", TOPICS.obs("tono-1"), fhir.encode(m))
+
+
+def _stored(make: Callable[[Outbox], object]) -> NewRow:
+    """The one row ``make`` stores through the product's own code, in a scratch outbox."""
+    with tempfile.TemporaryDirectory() as scratch:
+        box = Outbox(Path(scratch) / "o.sqlite")
+        make(box)
+        (row,) = box.rows()
+        box.close()
+    return NewRow(row.msg_id, row.device, row.topic, row.payload, kind=row.kind)
+
+
+def event_row() -> NewRow:
+    """An event row as :class:`edge.events.Events` stores them."""
+    return _stored(lambda box: Events(box, TOPICS).raise_event("visit.opened", "info", None,
+                                                                station="eye"))  # fmt: skip
+
+
+def telemetry_row(n: int) -> NewRow:
+    """Telemetry pack number ``n`` of source ``cabin``, as the telemetry buffer makes them."""
+    at = datetime(2026, 11, 23, 9, 0, n % 60, tzinfo=UTC)
+
+    def make(box: Outbox) -> None:
+        buffer = TelemetryBuffer(box, TOPICS)
+        buffer.add(Sample("cabin", "temperature", 21.0 + n / 10, "Cel", at))
+        buffer.flush()
+
+    return _stored(make)
 
 
 @contextlib.contextmanager

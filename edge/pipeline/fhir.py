@@ -10,6 +10,8 @@
 * ``interpretation`` (H / L / N, HL7 v3 ObservationInterpretation) with the ``referenceRange``
   it was judged against, for quantities that have one (edge/pipeline/validate.py).
 * ``extension`` observation-gatewayDevice: the bus gateway that collected the reading (PHD IG).
+* ``device``: a reference to the contained Device (serial number, model, and the calibration
+  record's id and last valid day as an extension), and the device's logical id on the bus.
 * ``subject``: the patient, only as the pseudonymous visit id the reading was bound to
   (identifier system ``urn:santebus:visit``); absent when the reading is bound to no visit.
 """
@@ -26,6 +28,12 @@ from edge.pipeline.validate import REFERENCE
 SCHEMA = "fhir-r4-observation/1"
 #: identifier system of the pseudonymous visit ids issued by reception
 VISIT_SYSTEM = "urn:santebus:visit"
+#: identifier system of the devices' logical ids in the bus's config
+DEVICE_SYSTEM = "urn:santebus:device"
+#: complex extension on the contained Device: the current calibration record's id and last
+#: valid day (calibration/records.py); absent when the device has no record
+CALIBRATION_EXTENSION = "urn:santebus:fhir:extension:device-calibration"
+_DEVICE_ID = "device"
 _DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 _GATEWAY_DEVICE = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
@@ -45,6 +53,34 @@ def _absent(text: str) -> dict[str, Any]:
     return {"coding": [{"system": _DAR, "code": "error", "display": "Error"}], "text": text}
 
 
+def _device(m: Measurement) -> dict[str, Any]:
+    """The measuring device as a FHIR R4 Device.
+
+    Serial and model as Device elements, the current calibration as an extension (id, last
+    valid day): the device a reading came from and the evidence that it was in calibration
+    travel together with the reading.
+    """
+    device: dict[str, Any] = {
+        "resourceType": "Device",
+        "id": _DEVICE_ID,
+        "identifier": [{"system": DEVICE_SYSTEM, "value": m.device_id}],
+        "serialNumber": m.device_serial,
+        "modelNumber": m.device_model,
+        "deviceName": [{"name": m.device_model, "type": "model-name"}],
+    }
+    if m.calibration_id is not None and m.calibration_due is not None:
+        device["extension"] = [
+            {
+                "url": CALIBRATION_EXTENSION,
+                "extension": [
+                    {"url": "id", "valueString": m.calibration_id},
+                    {"url": "validUntil", "valueDate": m.calibration_due.isoformat()},
+                ],
+            }
+        ]
+    return device
+
+
 def observation(m: Measurement) -> dict[str, Any]:
     """The Observation resource as a JSON-ready dict."""
     qc = quantity_code(m.quantity)
@@ -55,8 +91,12 @@ def observation(m: Measurement) -> dict[str, Any]:
         "category": [{"coding": [{"system": _CATEGORY, "code": "exam", "display": "Exam"}]}],
         "code": {"coding": [_coding(qc.code)], "text": qc.code.display},
         "effectiveDateTime": m.effective.isoformat(timespec="seconds"),
+        # The measuring device, contained (FHIR R4 3.2.0.6.1: it has no independent existence
+        # at the backend), referenced locally and by its logical id on the bus.
+        "contained": [_device(m)],
         "device": {
-            "identifier": {"system": "urn:santebus:device", "value": m.device_id},
+            "reference": f"#{_DEVICE_ID}",
+            "identifier": {"system": DEVICE_SYSTEM, "value": m.device_id},
             "display": f"{m.device_model} s/n {m.device_serial}",
         },
         # The gateway that collected it, as the PHD IG does: the core observation-gatewayDevice

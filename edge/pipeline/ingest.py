@@ -20,7 +20,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
+from calibration.records import CalibrationBook, CalibrationError, CalibrationStatus
 from drivers.readings import Delivery, DeviceReading
 from edge.events import Events
 from edge.outbox import NewRow, Outbox, OutboxFullError, Quarantined
@@ -46,6 +48,7 @@ class Prepared:
     measurement: Measurement
     binding: Binding | None  # None: the device is not visit-bound
     quarantine: str | None  # the validation failure; None: publish it
+    calibration: CalibrationStatus | None = None  # None: no calibration book
 
 
 def _held(m: Measurement, reason: str) -> Quarantined:
@@ -67,6 +70,8 @@ class DeviceIdentity:
     device_id: str
     serial_number: str
     station: str | None = None
+    #: a reading of this device with no calibration record on file is preliminary
+    calibration_required: bool = False
 
 
 class Ingest:
@@ -80,9 +85,12 @@ class Ingest:
         wake: asyncio.Event | None = None,
         events: Events | None = None,
         visits: VisitBook | None = None,
+        calibrations: CalibrationBook | None = None,
     ) -> None:
         self.outbox = outbox
         self.visits = visits
+        self.calibrations = calibrations
+        self._calibration_reason: dict[str, str | None] = {}
         self.gates: list[Gate] = []
         self.topics = topics
         self.timezone = timezone
@@ -98,6 +106,10 @@ class Ingest:
             effective = localize(r.device_time, self.timezone)
             binding = self._bind(device, delivery, effective.timestamp())
             subject = binding.visit.visit_id if binding and binding.visit else None
+            calibration = self._calibration(device, effective.date())
+            record = calibration.record if calibration is not None else None
+            flags = [] if calibration is None else [self._calibration_flag(device, calibration)]
+            flags += [gate(device.device_id, r) for gate in self.gates]
             m = Measurement(
                 msg_id=message_id(device.device_id, device.serial_number, r.record_key, r.quantity),
                 bus_id=self.topics.bus,
@@ -112,12 +124,30 @@ class Ingest:
                 components=r.components,
                 subject=subject,
                 interpretation=verdict.interpretation,
-                flags=tuple(
-                    flag for gate in self.gates if (flag := gate(device.device_id, r)) is not None
-                ),
+                flags=tuple(flag for flag in flags if flag is not None),
+                calibration_id=record.id if record is not None else None,
+                calibration_due=record.valid_until if record is not None else None,
             )
-            out.append(Prepared(m, binding, verdict.quarantine))
+            out.append(Prepared(m, binding, verdict.quarantine, calibration))
         return out
+
+    def _calibration(self, device: DeviceIdentity, on: date) -> CalibrationStatus | None:
+        """The device's current calibration record, judged for a reading taken ``on``."""
+        if self.calibrations is None:
+            return None
+        try:
+            return self.calibrations.status(device.serial_number, on)
+        except CalibrationError as exc:
+            # An unreadable record is not a valid calibration: the reading is flagged, the
+            # file is left for the technician (never deleted or guessed around).
+            log.error("calibration record unreadable device=%s error=%s", device.device_id, exc)
+            return CalibrationStatus("unreadable", None)
+
+    @staticmethod
+    def _calibration_flag(device: DeviceIdentity, status: CalibrationStatus) -> str | None:
+        if status.validity == "missing" and not device.calibration_required:
+            return None
+        return status.reason
 
     def _bind(self, device: DeviceIdentity, delivery: Delivery, device_ts: float) -> Binding | None:
         if self.visits is None or device.station is None:
@@ -196,6 +226,36 @@ class Ingest:
                         quantity=m.quantity,
                         reason=binding.reason,
                     )
+        self._calibration_events(device, prepared)
         if self.wake is not None and added:
             self.wake.set()
         return added
+
+    def _calibration_events(self, device: DeviceIdentity, prepared: list[Prepared]) -> None:
+        """An event when a device's readings stop (or start again) being calibrated.
+
+        One per change of state, not one per reading.
+        """
+        if self.events is None or not prepared or prepared[-1].calibration is None:
+            return
+        status = prepared[-1].calibration
+        reason = self._calibration_flag(device, status)
+        before = self._calibration_reason.get(device.device_id)
+        self._calibration_reason[device.device_id] = reason
+        record = status.record
+        if reason is not None and reason != before:
+            self.events.raise_event(
+                "calibration.invalid",
+                "warning",
+                device.device_id,
+                validity=status.validity,
+                reason=reason,
+                calibration_id=record.id if record else None,
+            )
+        elif reason is None and before is not None:
+            self.events.raise_event(
+                "calibration.valid",
+                "info",
+                device.device_id,
+                calibration_id=record.id if record else None,
+            )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -46,6 +46,9 @@ class Measurement(BaseModel):
     flags: tuple[str, ...] = ()
     #: H / L / N against the reference range (edge/pipeline/validate.py), None if none applies
     interpretation: Literal["H", "L", "N"] | None = None
+    #: the device's current calibration record (calibration/records.py) and its last valid day
+    calibration_id: str | None = None
+    calibration_due: date | None = None
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

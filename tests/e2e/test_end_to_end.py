@@ -12,17 +12,30 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.observation import Observation
 
+from calibration.records import CalibrationBook, CalibrationRecord
 from simulators.harness import Mosquitto, Stack, santebus
 from tests.capture import capturing
 from tests.contract import errors, message_for
 
 CONFIG = Path(__file__).parents[2] / "examples" / "simulated-bus.toml"
 pytestmark = pytest.mark.e2e
+VERIFICATION = CalibrationRecord(
+    id="VER-SIM-CT80-0001-20261101",
+    device_serial="SIM-CT80-0001",
+    device_model="CT-80",
+    kind="verification",
+    performed_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+    valid_until=date(2099, 12, 31),
+    result="pass",
+    technician="tech-e2e",
+    reference_id="MODEL-EYE-1",
+)
 
 
 @pytest.fixture
@@ -79,6 +92,8 @@ def test_unplugged_port_garbled_frames_and_a_sigkilled_daemon_lose_nothing(stack
 
 
 def _scenario_with_a_sigkill(stack: Stack) -> None:
+    # the tonometer's verification is on record: every Observation carries it
+    CalibrationBook(stack.work / "state" / "calibration").add(VERIFICATION)
     stack.start_backend()
     # reception opens a visit at the eye station before the patient sits down
     subprocess.run(
@@ -101,6 +116,15 @@ def _scenario_with_a_sigkill(stack: Stack) -> None:
     _, exported = stack.accounting()
     # every reading, across the SIGKILL and restart, belongs to the visit open at its station
     assert {o["subject"]["identifier"]["value"] for o in exported} == {"V-E2E-0001"}
+    # ... and names its device and the calibration it was measured under
+    devices = [o["contained"][0] for o in exported]
+    assert {(d["serialNumber"], d["modelNumber"]) for d in devices} == {("SIM-CT80-0001", "CT-80")}
+    assert {json.dumps(d["extension"], sort_keys=True) for d in devices} == {json.dumps([{
+        "url": "urn:santebus:fhir:extension:device-calibration",
+        "extension": [{"url": "id", "valueString": VERIFICATION.id},
+                      {"url": "validUntil", "valueDate": "2099-12-31"}],
+    }], sort_keys=True)}  # fmt: skip
+    assert not any("calibration" in n["text"] for o in exported for n in o.get("note", []))
     daemon_logs = _logs(stack, "daemon")
     # the daemon may start before the simulator's port exists; count only losses after a
     # first successful connection: those are the pulled cable (and the SIGKILL restart)
@@ -112,6 +136,7 @@ def _scenario_with_a_sigkill(stack: Stack) -> None:
 
 
 def test_a_broker_down_for_20_seconds_loses_nothing(stack: Stack) -> None:
+    """Also: the tonometer requires a verification and has none on record here."""
     stack.start_backend()
     stack.start_daemon()
     sim = stack.start_simulator(duration=35)
@@ -124,3 +149,7 @@ def test_a_broker_down_for_20_seconds_loses_nothing(stack: Stack) -> None:
     stack.stop()
     _assert_nothing_lost(stack)
     assert "mqtt link down" in _logs(stack, "daemon")
+    _, exported = stack.accounting()
+    assert {o["status"] for o in exported} == {"preliminary"}
+    assert all({"text": "no calibration on record for this device"} in o["note"]
+               for o in exported)  # fmt: skip

@@ -22,7 +22,17 @@ from edge.visits.commands import VisitCommands
 from simulators.backend.store import BackendStore, export_lines
 from simulators.faultproxy import FaultProxy
 from simulators.harness import Mosquitto, free_port
-from tests.helpers import BUS, TOPICS, forwarding, obs_row, run_until, running_backend
+from tests.contract_watch import observer_listener
+from tests.helpers import (
+    BUS,
+    TOPICS,
+    event_row,
+    forwarding,
+    obs_row,
+    run_until,
+    running_backend,
+    telemetry_row,
+)
 
 
 def _link_factory(port: int) -> Callable[[], Publisher]:
@@ -47,6 +57,7 @@ def test_rows_are_deleted_only_after_the_backend_stored_them(
     assert forwarder.stats.confirmed == 40
 
 
+@pytest.mark.publishes_invalid(match="'effectiveDateTime' is a required property")
 def test_a_payload_the_backend_refuses_becomes_a_rejected_row(
     broker: Mosquitto, backend: BackendStore, tmp_path: Path
 ) -> None:
@@ -80,10 +91,7 @@ def test_an_acl_refusal_is_a_rejection_not_a_delivery(tmp_path: Path) -> None:
     try:
         box = Outbox(tmp_path / "outbox.sqlite")
         refused = obs_row(1)  # obs/ is not in this ACL
-        others = [
-            NewRow(f"tm-{n}", "cabin", TOPICS.telemetry("cabin"), b"{}", kind="telemetry")
-            for n in range(5)
-        ]
+        others = [telemetry_row(n) for n in range(5)]
         box.add([refused, *others])
         forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
         forwarder.events = Events(box, TOPICS, wake=forwarder.wake)
@@ -172,8 +180,7 @@ def test_events_and_telemetry_go_on_puback_clinical_waits_for_the_backend(
 ) -> None:
     box = Outbox(tmp_path / "outbox.sqlite")
     clinical = obs_row(1)
-    event = NewRow("ev-1", "gateway", TOPICS.events, b'{"type":"x"}', kind="event")
-    telemetry = NewRow("tm-1", "cabin", TOPICS.telemetry("cabin"), b'{"t":21.5}', kind="telemetry")
+    event, telemetry = event_row(), telemetry_row(1)
     box.add([clinical, event, telemetry])
     forwarder = Forwarder(box, _link_factory(broker.port), TOPICS)
     asyncio.run(run_until(forwarder, lambda: len(list(box.rows())) == 1, timeout=15))
@@ -285,12 +292,15 @@ def test_only_the_tablet_can_open_a_visit_over_mqtt(tmp_path: Path) -> None:
         f"user tablet\ntopic write {TOPICS.cmd('visit')}\n"
         f"user intruder\ntopic write santebus/v1/{BUS}/obs/#\n"
     )
-    port = free_port()
+    port, observe = free_port(), free_port()
     broker = Mosquitto(
         tmp_path / "broker",
         port=port,
-        conf=f"listener {port} 127.0.0.1\nallow_anonymous false\n"
-        f"password_file {passwords}\nacl_file {acl}\n",
+        conf="per_listener_settings true\n"
+        f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {passwords}\nacl_file {acl}\n"
+        + observer_listener(observe, tmp_path / "observer"),
+        observe_port=observe,
     ).start()
     book = VisitBook(tmp_path / "visits.sqlite", {"eye", "bp"})
     box = Outbox(tmp_path / "outbox.sqlite")

@@ -20,6 +20,7 @@ from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher
 from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto, free_port
+from tests.contract_watch import observer_listener
 from tests.helpers import BUS, TOPICS, obs_row, run_until, running_backend
 from tests.tlsutil import Identity, Pki
 
@@ -48,7 +49,7 @@ def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
         "pattern readwrite santebus/v1/%u/#\n\n"
         "user santebus-backend\ntopic readwrite santebus/v1/#\n"
     )
-    tls_port, plain_port = free_port(), free_port()
+    tls_port, plain_port, observe = free_port(), free_port(), free_port()
     conf = (
         "per_listener_settings true\n"
         f"listener {tls_port} 127.0.0.1\n"
@@ -57,9 +58,10 @@ def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
         "tls_version tlsv1.3\nrequire_certificate true\nuse_identity_as_username true\n"
         f"acl_file {acl}\n"
         f"listener {plain_port} 127.0.0.1\nallow_anonymous true\nacl_file {acl}\n"
-        f"persistence false\nlog_dest stderr\n"
+        + observer_listener(observe, tmp_path / "observer")
+        + "persistence false\nlog_dest stderr\n"
     )
-    broker = Mosquitto(tmp_path / "broker", port=tls_port, conf=conf).start()
+    broker = Mosquitto(tmp_path / "broker", port=tls_port, conf=conf, observe_port=observe).start()
     yield TlsBroker(broker, tls_port, plain_port, pki, bus, backend)
     broker.stop()
 

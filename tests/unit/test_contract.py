@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,8 @@ def _measurement(**changes: object) -> Measurement:
         {"device_status": "unreliable"},
         {"subject": "V-7F3A", "interpretation": "H", "value": 26.0},
         {"quantity": "iop.left", "interpretation": "N"},
+        {"calibration_id": "CAL-1", "calibration_due": date(2027, 1, 31)},
+        {"flags": ("calibration CAL-1 expired on 2026-11-01",)},
     ],
 )
 def test_observations_as_encoded_validate(changes: dict[str, object]) -> None:
@@ -109,6 +111,8 @@ def test_the_observation_example_is_what_the_encoder_makes() -> None:
         components=(15.0, 16.0, 14.0),
         subject="V-7F3A",
         interpretation="N",
+        calibration_id="VER-CT80-123456-20260302",
+        calibration_due=date(2026, 9, 2),
     )
     assert json.loads(fhir.encode(m)) == example["payload"]
     assert example["headers"]["msg-id"] == m.msg_id

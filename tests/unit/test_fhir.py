@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.observation import Observation
 
 from drivers.readings import Delivery, DeviceReading, ReadingStatus
@@ -63,6 +64,27 @@ def test_observation_is_valid_fhir_with_the_contracted_fields() -> None:
         None,
     ]
     assert payload["component"][2]["dataAbsentReason"]["coding"][0]["code"] == "error"
+
+
+def test_the_measuring_device_is_contained_with_serial_model_and_calibration() -> None:
+    m = _measurement(calibration_id="CAL-SN1-0007", calibration_due=date(2027, 5, 31))
+    payload = json.loads(fhir.encode(m))
+    obs = Observation.model_validate(payload)
+    (device,) = obs.contained or []
+    assert isinstance(device, Device)  # FHIR R4 dom-3: the contained resource is referenced
+    assert payload["device"]["reference"] == f"#{device.id}"
+    assert (device.serialNumber, device.modelNumber) == ("SN1", "CT-80")
+    assert device.identifier is not None
+    assert device.identifier[0].value == "tono-1"
+    (ext,) = device.extension or []
+    assert ext.url == fhir.CALIBRATION_EXTENSION
+    assert {e.url: e.valueString or e.valueDate for e in ext.extension or []} == {
+        "id": "CAL-SN1-0007",
+        "validUntil": date(2027, 5, 31),
+    }
+    # no record, no extension (never an empty or made-up calibration)
+    bare = json.loads(fhir.encode(_measurement()))["contained"][0]
+    assert "extension" not in bare
 
 
 def test_left_eye_over_range_has_no_value_but_a_reason() -> None:

@@ -1,0 +1,160 @@
+"""Calibration records: append-only storage, the current record, validity; and what the daemon's
+pipeline does with them (calibration id and due date on the Observation, lapsed -> flagged)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fhir.resources.R4B.observation import Observation
+
+from calibration.records import CalibrationBook, CalibrationError, CalibrationRecord, days_left
+from drivers.readings import Delivery, DeviceReading
+from edge.events import Events
+from edge.outbox import Outbox
+from edge.pipeline.ingest import DeviceIdentity, Ingest
+from tests.contract import errors
+from tests.helpers import TOPICS
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _record(**changes: Any) -> CalibrationRecord:
+    base: dict[str, Any] = {
+        "id": "VER-SN1-0001",
+        "device_serial": "SN1",
+        "device_model": "CT-80",
+        "kind": "verification",
+        "performed_at": datetime(2026, 6, 1, 9, 0, tzinfo=PARIS),
+        "valid_until": date(2026, 11, 30),
+        "result": "pass",
+        "technician": "tech-07",
+        "reference_id": "EYE-MODEL-42",
+    }
+    return CalibrationRecord.model_validate({**base, **changes})
+
+
+def test_the_current_record_is_the_latest_performed_and_history_is_append_only(
+    tmp_path: Path,
+) -> None:
+    book = CalibrationBook(tmp_path)
+    assert book.current("SN1") is None
+    book.add(_record())
+    assert book.current("SN1") == _record()
+    later_fail = _record(id="VER-SN1-0002", performed_at=datetime(2026, 9, 1, tzinfo=PARIS),
+                         result="fail")  # fmt: skip
+    book.add(later_fail)
+    # a later failed verification supersedes the earlier pass (the device is out of tolerance)
+    assert book.current("SN1") == later_fail
+    assert [r.id for r in book.history("SN1")] == ["VER-SN1-0001", "VER-SN1-0002"]
+    with pytest.raises(CalibrationError, match="exists; records are never rewritten"):
+        book.add(_record(result="fail"))
+    assert book.history("SN1")[0].result == "pass"  # the original is untouched
+
+
+def test_validity_by_the_local_date_of_the_reading(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path)
+    book.add(_record())
+    assert book.status("SN1", date(2026, 11, 30)).validity == "valid"  # last valid day
+    lapsed = book.status("SN1", date(2026, 12, 1))
+    assert (lapsed.validity, lapsed.reason) == (
+        "expired",
+        "calibration VER-SN1-0001 expired on 2026-11-30",
+    )
+    assert book.status("SN9", date(2026, 12, 1)).validity == "missing"
+    assert days_left(_record(), date(2026, 11, 23)) == 7
+
+
+def test_a_corrupt_or_misfiled_record_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path)
+    (tmp_path / "SN1").mkdir()
+    (tmp_path / "SN1" / "VER-SN1-0001.json").write_text('{"id": "VER-SN1-0001", "kind": ')
+    with pytest.raises(CalibrationError, match=r"SN1/VER-SN1-0001\.json: not a calibration"):
+        book.current("SN1")
+    (tmp_path / "SN1" / "VER-SN1-0001.json").write_text(_record(id="OTHER").model_dump_json())
+    with pytest.raises(CalibrationError, match="misfiled"):
+        book.history("SN1")
+    with pytest.raises(CalibrationError, match="not a valid record folder"):
+        book.history("../etc")
+
+
+async def _ack() -> None:
+    return None
+
+
+def _delivery(day: date) -> Delivery:
+    at = datetime(day.year, day.month, day.day, 10, 0, 0)
+    reading = DeviceReading("iop.right", 16.0, "mmHg", at, f"rec-{day}")
+    return Delivery((reading,), "CT-80", _ack)
+
+
+def _published(box: Outbox) -> list[dict[str, Any]]:
+    return [json.loads(r.payload) for r in box.rows() if r.kind == "clinical"]
+
+
+def _events(box: Outbox) -> list[dict[str, Any]]:
+    return [json.loads(r.payload) for r in box.rows() if r.kind == "event"]
+
+
+def test_observations_carry_the_calibration_and_a_lapse_makes_them_preliminary(
+    tmp_path: Path,
+) -> None:
+    book = CalibrationBook(tmp_path / "cal")
+    book.add(_record())
+    box = Outbox(tmp_path / "outbox.sqlite")
+    ingest = Ingest(box, TOPICS, "Europe/Paris", events=Events(box, TOPICS), calibrations=book)
+    device = DeviceIdentity("tono-1", "SN1", calibration_required=True)
+    ingest.commit(device, _delivery(date(2026, 11, 29)))  # in calibration
+    ingest.commit(device, _delivery(date(2026, 11, 30)))  # its last valid day
+    assert _events(box) == []
+    ingest.commit(device, _delivery(date(2026, 12, 1)))  # lapsed
+    # a record from the device's memory, measured while it was in calibration
+    ingest.commit(device, _delivery(date(2026, 11, 28)))
+    obs = _published(box)
+    assert [o["status"] for o in obs] == ["final", "final", "preliminary", "final"]
+    assert obs[2]["note"] == [{"text": "calibration VER-SN1-0001 expired on 2026-11-30"}]
+    for o in obs:
+        (ext,) = o["contained"][0]["extension"]
+        assert ext["extension"] == [
+            {"url": "id", "valueString": "VER-SN1-0001"},
+            {"url": "validUntil", "valueDate": "2026-11-30"},
+        ]
+        Observation.model_validate(o)
+        assert errors("Observation", o) == []
+    # one event when readings stop being backed by a valid calibration, one when they are again
+    assert [(e["type"], e["detail"].get("validity")) for e in _events(box)] == [
+        ("calibration.invalid", "expired"),
+        ("calibration.valid", None),
+    ]
+    for e in _events(box):
+        assert errors("Event", e) == []
+
+
+def test_no_record_flags_only_devices_that_require_one(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path / "cal")
+    box = Outbox(tmp_path / "outbox.sqlite")
+    ingest = Ingest(box, TOPICS, "Europe/Paris", events=Events(box, TOPICS), calibrations=book)
+    ingest.commit(DeviceIdentity("tono-1", "SN1", calibration_required=True),
+                  _delivery(date(2026, 11, 23)))  # fmt: skip
+    ingest.commit(DeviceIdentity("tono-2", "SN2"), _delivery(date(2026, 11, 23)))
+    required, optional = _published(box)
+    assert required["note"] == [{"text": "no calibration on record for this device"}]
+    assert (required["status"], optional["status"]) == ("preliminary", "final")
+    assert "extension" not in optional["contained"][0]  # nothing made up
+    assert [e["device"] for e in _events(box)] == ["tono-1"]
+
+
+def test_an_unreadable_record_flags_the_reading_and_keeps_it(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path / "cal")
+    (tmp_path / "cal" / "SN1").mkdir(parents=True)
+    (tmp_path / "cal" / "SN1" / "CAL-1.json").write_text("not json")
+    box = Outbox(tmp_path / "outbox.sqlite")
+    ingest = Ingest(box, TOPICS, "Europe/Paris", calibrations=book)
+    assert ingest.commit(DeviceIdentity("tono-1", "SN1"), _delivery(date(2026, 11, 23))) == 1
+    (obs,) = _published(box)
+    assert obs["note"] == [{"text": "calibration record unreadable (see the gateway log)"}]
+    assert (tmp_path / "cal" / "SN1" / "CAL-1.json").read_text() == "not json"  # left for a human
