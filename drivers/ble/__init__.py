@@ -1,0 +1,1 @@
+"""Bluetooth LE health devices: GATT health-profile codecs (pure) and the one bleak adapter."""
