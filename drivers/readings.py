@@ -36,6 +36,9 @@ class DeviceReading:
     record_key: str
     status: ReadingStatus = ReadingStatus.OK
     components: tuple[float | None, ...] = ()
+    #: why ``value`` is None when the device sent an IEEE 11073-20601 special value instead of
+    #: a number: "nan", "nres", "+inf" or "-inf" (drivers/codec/ieee11073.py)
+    special: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
-"""Clinical coding of device quantities: LOINC for the observation, SNOMED CT for the site.
+"""Clinical coding of device quantities: LOINC and IEEE 11073-10101 (MDC), SNOMED CT for sites.
 
-UCUM units per HL7 FHIR R4 Quantity (system http://unitsofmeasure.org).
+UCUM units per HL7 FHIR R4 Quantity (system http://unitsofmeasure.org). The HL7 PHD IG codes
+each device observation with its MDC term next to LOINC (code system
+``urn:iso:std:iso:11073:10101``, the term's 32-bit code: partition << 16 | term) and groups
+the blood-pressure compound (systolic, diastolic, mean) into one panel Observation with one
+component each (PHD IG, "Compound numeric observations"; LOINC 85354-9 / MDC 150020).
 
-The PHD IG codes device observations with IEEE 11073-10101 (MDC) next to LOINC. MDC has no
-intraocular-pressure term (its pressure terms are blood, airway and cuff pressures), so the
-tonometer's readings carry LOINC only; the BLE health profiles' quantities (blood pressure,
-glucose, SpO2, temperature, weight) will carry both.
+MDC has no intraocular-pressure term (its pressure terms are blood, airway and cuff
+pressures), so the tonometer's readings carry LOINC only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
+MDC = "urn:iso:std:iso:11073:10101"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,25 @@ class QuantityCode:
     ucum: str
     body_site: Coding | None = None
     method: str | None = None
+    mdc: Coding | None = None
+
+    @property
+    def codings(self) -> tuple[Coding, ...]:
+        """LOINC first, then MDC (PHD IG: both, LOINC as the primary code)."""
+        return (self.code,) if self.mdc is None else (self.code, self.mdc)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """Readings of one record coded as one Observation with a component per member."""
+
+    code: Coding
+    mdc: Coding
+    members: tuple[str, ...]
+
+    @property
+    def codings(self) -> tuple[Coding, ...]:
+        return (self.code, self.mdc)
 
 
 _NCT = "Non-contact (air-puff) tonometry"
@@ -52,7 +74,66 @@ QUANTITIES: dict[str, QuantityCode] = {
         Coding(SNOMED, "8966001", "Left eye structure"),
         _NCT,
     ),
+    # Blood Pressure Measurement 0x2A35 compound, PHD IG / LOINC vital signs
+    "bp.systolic": QuantityCode(
+        Coding(LOINC, "8480-6", "Systolic blood pressure"), "mmHg", "mm[Hg]",
+        mdc=Coding(MDC, "150021", "MDC_PRESS_BLD_NONINV_SYS"),
+    ),
+    "bp.diastolic": QuantityCode(
+        Coding(LOINC, "8462-4", "Diastolic blood pressure"), "mmHg", "mm[Hg]",
+        mdc=Coding(MDC, "150022", "MDC_PRESS_BLD_NONINV_DIA"),
+    ),
+    "bp.mean": QuantityCode(
+        Coding(LOINC, "8478-0", "Mean blood pressure"), "mmHg", "mm[Hg]",
+        mdc=Coding(MDC, "150023", "MDC_PRESS_BLD_NONINV_MEAN"),
+    ),
+    # the pulse rate a blood-pressure monitor reports
+    "pulse.rate": QuantityCode(
+        Coding(LOINC, "8867-4", "Heart rate"), "/min", "/min",
+        mdc=Coding(MDC, "149546", "MDC_PULS_RATE_NON_INV"),
+    ),
+    # the pulse rate a pulse oximeter reports
+    "spo2.pulse.rate": QuantityCode(
+        Coding(LOINC, "8867-4", "Heart rate"), "/min", "/min",
+        mdc=Coding(MDC, "149530", "MDC_PULS_OXIM_PULS_RATE"),
+    ),
+    "spo2": QuantityCode(
+        Coding(LOINC, "2708-6", "Oxygen saturation in Arterial blood"), "%", "%",
+        mdc=Coding(MDC, "150456", "MDC_PULS_OXIM_SAT_O2"),
+    ),
+    # capillary whole blood, as glucometers measure (Glucose Measurement 0x2A18 type 0x1)
+    "glucose": QuantityCode(
+        Coding(LOINC, "15074-8", "Glucose [Moles/volume] in Blood"), "mmol/L", "mmol/L",
+        mdc=Coding(MDC, "160184", "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD"),
+    ),
+    "body.temperature": QuantityCode(
+        Coding(LOINC, "8310-5", "Body temperature"), "Cel", "Cel",
+        mdc=Coding(MDC, "150364", "MDC_TEMP_BODY"),
+    ),
+    "body.weight": QuantityCode(
+        Coding(LOINC, "29463-7", "Body weight"), "kg", "kg",
+        mdc=Coding(MDC, "188736", "MDC_MASS_BODY_ACTUAL"),
+    ),
+    "body.height": QuantityCode(
+        Coding(LOINC, "8302-2", "Body height"), "m", "m",
+        mdc=Coding(MDC, "188740", "MDC_LEN_BODY_ACTUAL"),
+    ),
+    "bmi": QuantityCode(
+        Coding(LOINC, "39156-5", "Body mass index (BMI) [Ratio]"), "kg/m2", "kg/m2",
+        mdc=Coding(MDC, "188752", "MDC_RATIO_MASS_BODY_LEN_SQ"),
+    ),
+}  # fmt: skip
+
+PANELS: dict[str, Panel] = {
+    "bp": Panel(
+        Coding(LOINC, "85354-9", "Blood pressure panel with all children optional"),
+        Coding(MDC, "150020", "MDC_PRESS_BLD_NONINV"),
+        ("bp.systolic", "bp.diastolic", "bp.mean"),
+    ),
 }
+
+#: member quantity -> its panel's name
+PANEL_OF = {member: name for name, panel in PANELS.items() for member in panel.members}
 
 
 def quantity_code(quantity: str) -> QuantityCode:

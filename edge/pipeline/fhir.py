@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edge.pipeline.codes import UCUM, Coding, quantity_code
-from edge.pipeline.measurement import Measurement
+from edge.pipeline.codes import PANELS, UCUM, Coding, QuantityCode, quantity_code
+from edge.pipeline.measurement import Absent, Measurement, Part
 from edge.pipeline.validate import REFERENCE
 
 SCHEMA = "fhir-r4-observation/1"
@@ -39,6 +39,22 @@ _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 _GATEWAY_DEVICE = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
 _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _INTERPRETATION_DISPLAY = {"H": "High", "L": "Low", "N": "Normal"}
+_DAR_DISPLAY = {
+    "error": "Error",
+    "not-a-number": "Not a Number (NaN)",
+    "positive-infinity": "Positive Infinity (PINF)",
+    "negative-infinity": "Negative Infinity (NINF)",
+}
+#: what an IEEE 11073-20601 special value (F.8.1) means, as the Observation's text
+_ABSENT_TEXT = {
+    "error": "NRes: the value does not fit the device's resolution",
+    "not-a-number": "NaN: the device could not measure",
+    "positive-infinity": "+INF: above the device's measuring range",
+    "negative-infinity": "-INF: below the device's measuring range",
+}
+#: UCUM codes of the alternative units devices report (kPa, degrees Fahrenheit, pounds...)
+_UCUM = {"kPa": "kPa", "[degF]": "[degF]", "[lb_av]": "[lb_av]", "[in_i]": "[in_i]",
+         "mg/dL": "mg/dL", "mmHg": "mm[Hg]"}  # fmt: skip
 
 
 def _coding(c: Coding) -> dict[str, str]:
@@ -49,8 +65,9 @@ def _quantity(value: float, unit: str, ucum: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": UCUM, "code": ucum}
 
 
-def _absent(text: str) -> dict[str, Any]:
-    return {"coding": [{"system": _DAR, "code": "error", "display": "Error"}], "text": text}
+def _absent(code: str, text: str) -> dict[str, Any]:
+    display = _DAR_DISPLAY[code]
+    return {"coding": [{"system": _DAR, "code": code, "display": display}], "text": text}
 
 
 def _device(m: Measurement) -> dict[str, Any]:
@@ -83,13 +100,15 @@ def _device(m: Measurement) -> dict[str, Any]:
 
 def observation(m: Measurement) -> dict[str, Any]:
     """The Observation resource as a JSON-ready dict."""
-    qc = quantity_code(m.quantity)
+    panel = PANELS.get(m.quantity)
+    qc = None if panel is not None else quantity_code(m.quantity)
+    codings = panel.codings if panel is not None else qc.codings if qc is not None else ()
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{m.msg_id}"}],
         "status": "preliminary" if m.device_status == "unreliable" or m.flags else "final",
         "category": [{"coding": [{"system": _CATEGORY, "code": "exam", "display": "Exam"}]}],
-        "code": {"coding": [_coding(qc.code)], "text": qc.code.display},
+        "code": {"coding": [_coding(c) for c in codings], "text": codings[0].display},
         "effectiveDateTime": m.effective.isoformat(timespec="seconds"),
         # The measuring device, contained (FHIR R4 3.2.0.6.1: it has no independent existence
         # at the backend), referenced locally and by its logical id on the bus.
@@ -118,44 +137,82 @@ def observation(m: Measurement) -> dict[str, Any]:
             "type": "Patient",
             "identifier": {"system": VISIT_SYSTEM, "value": m.subject},
         }
-    if qc.body_site is not None:
+    if qc is not None and qc.body_site is not None:
         obs["bodySite"] = {"coding": [_coding(qc.body_site)]}
-    if qc.method is not None:
+    if qc is not None and qc.method is not None:
         obs["method"] = {"text": qc.method}
-    if m.value is not None:
-        obs["valueQuantity"] = _quantity(m.value, qc.unit, qc.ucum)
-    else:
-        obs["dataAbsentReason"] = _absent("OVER: above the device's measuring range")
     notes = [{"text": flag} for flag in m.flags]
     if m.device_status == "unreliable":
         notes.insert(0, {"text": "The device marked this reading as unreliable."})
     if notes:
         obs["note"] = notes
-    if m.interpretation is not None and m.value is not None:
-        # HL7 v3 ObservationInterpretation against the screening reference range it names
-        obs["interpretation"] = [
-            {"coding": [{"system": _INTERPRETATION, "code": m.interpretation,
-                         "display": _INTERPRETATION_DISPLAY[m.interpretation]}]}
-        ]  # fmt: skip
-        ref = REFERENCE[m.quantity]
-        obs["referenceRange"] = [
-            {
-                "low": _quantity(ref.low, qc.unit, qc.ucum),
-                "high": _quantity(ref.high, qc.unit, qc.ucum),
-                "text": "adult screening reference range",
-            }
-        ]
+    if panel is not None:
+        # PHD IG compound observation: no value of its own, one component per member, each
+        # with its own value (or data-absent reason), interpretation and reference range
+        obs["component"] = [_part(p) for p in m.parts]
+        return obs
+    assert qc is not None
+    _value(obs, m.quantity, m.value, m.unit, m.absent, m.interpretation)
     components = []
-    for n, part in enumerate(m.components, start=1):
+    for n, reading in enumerate(m.components, start=1):
         comp: dict[str, Any] = {"code": {"coding": [_coding(qc.code)], "text": f"Reading {n}"}}
-        if part is not None:
-            comp["valueQuantity"] = _quantity(part, qc.unit, qc.ucum)
+        if reading is not None:
+            comp["valueQuantity"] = _quantity(reading, m.unit, _ucum(qc, m.unit))
         else:
-            comp["dataAbsentReason"] = _absent("no valid reading")
+            comp["dataAbsentReason"] = _absent("error", "no valid reading")
         components.append(comp)
     if components:
         obs["component"] = components
     return obs
+
+
+def _part(p: Part) -> dict[str, Any]:
+    qc = quantity_code(p.quantity)
+    comp: dict[str, Any] = {"code": {"coding": [_coding(c) for c in qc.codings],
+                                     "text": qc.code.display}}  # fmt: skip
+    _value(comp, p.quantity, p.value, p.unit, p.absent, p.interpretation)
+    return comp
+
+
+def _value(
+    target: dict[str, Any],
+    quantity: str,
+    value: float | None,
+    unit: str,
+    absent: Absent | None,
+    interpretation: str | None,
+) -> None:
+    """Set a value's valueQuantity (or dataAbsentReason), interpretation and referenceRange."""
+    qc = quantity_code(quantity)
+    if value is None:
+        text = _ABSENT_TEXT[absent] if absent else "OVER: above the device's measuring range"
+        target["dataAbsentReason"] = _absent(absent or "error", text)
+        return
+    target["valueQuantity"] = _quantity(value, unit, _ucum(qc, unit))
+    if interpretation is not None:
+        # HL7 v3 ObservationInterpretation against the screening reference range it names
+        target["interpretation"] = [
+            {"coding": [{"system": _INTERPRETATION, "code": interpretation,
+                         "display": _INTERPRETATION_DISPLAY[interpretation]}]}
+        ]  # fmt: skip
+        ref = REFERENCE[quantity]
+        target["referenceRange"] = [
+            {
+                "low": _quantity(ref.low, ref.unit, _ucum(qc, ref.unit)),
+                "high": _quantity(ref.high, ref.unit, _ucum(qc, ref.unit)),
+                "text": "adult screening reference range",
+            }
+        ]
+
+
+def _ucum(qc: QuantityCode, unit: str) -> str:
+    """The UCUM code of a unit a device reports (the quantity's own, or an alternative)."""
+    if unit == qc.unit:
+        return qc.ucum
+    try:
+        return _UCUM[unit]
+    except KeyError:
+        raise KeyError(f"no UCUM code for unit {unit!r}") from None
 
 
 def encode(m: Measurement) -> bytes:

@@ -27,7 +27,8 @@ from drivers.readings import Delivery, DeviceReading
 from edge.events import Events
 from edge.outbox import NewRow, Outbox, OutboxFullError, Quarantined
 from edge.pipeline import fhir
-from edge.pipeline.measurement import Measurement, localize, message_id
+from edge.pipeline.codes import PANEL_OF
+from edge.pipeline.measurement import Absent, Measurement, Part, localize, message_id
 from edge.pipeline.validate import validate
 from edge.publish.topics import Topics
 from edge.visits import Binding, VisitBook
@@ -51,8 +52,18 @@ class Prepared:
     calibration: CalibrationStatus | None = None  # None: no calibration book
 
 
+#: IEEE 11073-20601 special value -> FHIR data-absent-reason (NRes has no code of its own)
+_ABSENT: dict[str, Absent] = {
+    "nan": "not-a-number",
+    "nres": "error",
+    "+inf": "positive-infinity",
+    "-inf": "negative-infinity",
+}
+
+
 def _held(m: Measurement, reason: str) -> Quarantined:
     detail = {
+        "parts": [p.model_dump() for p in m.parts],
         "value": m.value,
         "unit": m.unit,
         "components": list(m.components),
@@ -127,9 +138,57 @@ class Ingest:
                 flags=tuple(flag for flag in flags if flag is not None),
                 calibration_id=record.id if record is not None else None,
                 calibration_due=record.valid_until if record is not None else None,
+                absent=_ABSENT.get(r.special) if r.special else None,
             )
             out.append(Prepared(m, binding, verdict.quarantine, calibration))
-        return out
+        return self._panels(device, delivery, out)
+
+    @staticmethod
+    def _panels(
+        device: DeviceIdentity, delivery: Delivery, prepared: list[Prepared]
+    ) -> list[Prepared]:
+        """Members of a panel (codes.PANELS: systolic, diastolic, mean) as one Observation.
+
+        The panel is quarantined whole when a member is: the record is inconsistent, and a
+        blood pressure without its systolic or diastolic is not what was measured.
+        """
+        groups: dict[str, list[tuple[DeviceReading, Prepared]]] = {}
+        out: list[Prepared | str] = []
+        for reading, p in zip(delivery.readings, prepared, strict=True):
+            name = PANEL_OF.get(p.measurement.quantity)
+            if name is None:
+                out.append(p)
+                continue
+            if name not in groups:
+                out.append(name)  # the panel takes its first member's place
+            groups.setdefault(name, []).append((reading, p))
+        for name, members in groups.items():
+            first_reading, first = members[0]
+            ms = [p.measurement for _, p in members]
+            reasons = list(dict.fromkeys(p.quarantine for _, p in members if p.quarantine))
+            parts = tuple(
+                Part(quantity=m.quantity, value=m.value, unit=m.unit,
+                     interpretation=m.interpretation, absent=m.absent)
+                for m in ms
+            )  # fmt: skip
+            unreliable = any(m.device_status == "unreliable" for m in ms)
+            panel = first.measurement.model_copy(
+                update={
+                    "msg_id": message_id(device.device_id, device.serial_number,
+                                         first_reading.record_key, name),
+                    "quantity": name,
+                    "value": None,
+                    "unit": first.measurement.unit,
+                    "interpretation": None,
+                    "absent": None,
+                    "components": (),
+                    "parts": parts,
+                    "device_status": "unreliable" if unreliable else "ok",
+                }
+            )  # fmt: skip
+            combined = Prepared(panel, first.binding, "; ".join(reasons) or None, first.calibration)
+            out[out.index(name)] = combined
+        return [p for p in out if isinstance(p, Prepared)]
 
     def _calibration(self, device: DeviceIdentity, on: date) -> CalibrationStatus | None:
         """The device's current calibration record, judged for a reading taken ``on``."""

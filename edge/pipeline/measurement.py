@@ -23,6 +23,22 @@ def message_id(device_id: str, serial_number: str, record_key: str, quantity: st
     )
 
 
+#: FHIR R4 data-absent-reason codes a device value without a number maps to
+Absent = Literal["error", "not-a-number", "positive-infinity", "negative-infinity"]
+
+
+class Part(BaseModel):
+    """One member of a panel (e.g. the systolic pressure of a blood-pressure reading)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quantity: str
+    value: float | None
+    unit: str
+    interpretation: Literal["H", "L", "N"] | None = None
+    absent: Absent | None = None
+
+
 class Measurement(BaseModel):
     """One clinical value ready for encoding. ``value`` is None when the device gave none."""
 
@@ -49,6 +65,10 @@ class Measurement(BaseModel):
     #: the device's current calibration record (calibration/records.py) and its last valid day
     calibration_id: str | None = None
     calibration_due: date | None = None
+    #: why ``value`` is None (FHIR data-absent-reason); None: "error" unless it is a panel
+    absent: Absent | None = None
+    #: a panel's members (codes.PANELS): the Observation's components; empty otherwise
+    parts: tuple[Part, ...] = ()
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

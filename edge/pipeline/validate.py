@@ -20,7 +20,7 @@ are tables below, each row with its source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,19 +95,42 @@ def validate(readings: Sequence[DeviceReading]) -> list[Verdict]:
     ]
 
 
+#: (device unit, table unit) -> conversion of a value; exact factors from their definitions:
+#: 1 mmHg = 133.322387415 Pa (BIPM SI brochure, table 8), 1 lb = 0.45359237 kg (international
+#: pound), degrees Fahrenheit by definition, glucose 1 mmol/L = 18.016 mg/dL (molar mass
+#: 180.16 g/mol)
+_CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
+    ("kPa", "mmHg"): lambda v: v * 1000 / 133.322387415,
+    ("[degF]", "Cel"): lambda v: (v - 32) * 5 / 9,
+    ("[lb_av]", "kg"): lambda v: v * 0.45359237,
+    ("mg/dL", "mmol/L"): lambda v: v / 18.016,
+}
+
+
+def _in(value: float, unit: str, rng: Range) -> float | None:
+    """``value`` in the range's unit, or None when the unit is not convertible."""
+    if unit == rng.unit:
+        return value
+    convert = _CONVERT.get((unit, rng.unit))
+    return convert(value) if convert is not None else None
+
+
 def _implausible(r: DeviceReading) -> str | None:
     rng = PLAUSIBLE.get(r.quantity)
     if rng is None or r.value is None:
         return None
-    if r.unit != rng.unit:
+    value = _in(r.value, r.unit, rng)
+    if value is None:
         return f"{r.quantity}: unit {r.unit!r}, expected {rng.unit!r}"
-    if not rng.low <= r.value <= rng.high:
+    if not rng.low <= value <= rng.high:
+        shown = f"{r.value:g} {r.unit}" + (f" ({value:.3g} {rng.unit})" if r.unit != rng.unit
+                                           else "")  # fmt: skip
         return (
-            f"{r.quantity} = {r.value:g} {r.unit} is outside the plausible range "
+            f"{r.quantity} = {shown} is outside the plausible range "
             f"{rng.low:g}-{rng.high:g} {rng.unit}"
         )
     for n, part in enumerate(r.components, start=1):
-        if part is not None and not rng.low <= part <= rng.high:
+        if part is not None and not rng.low <= (_in(part, r.unit, rng) or part) <= rng.high:
             return (
                 f"{r.quantity} reading {n} = {part:g} {r.unit} is outside the plausible range "
                 f"{rng.low:g}-{rng.high:g} {rng.unit}"
@@ -116,7 +139,11 @@ def _implausible(r: DeviceReading) -> str | None:
 
 
 def _cross_checks(readings: Sequence[DeviceReading]) -> list[tuple[int, int, str]]:
-    values = {r.quantity: (i, r.value) for i, r in enumerate(readings) if r.value is not None}
+    values = {
+        r.quantity: (i, _in(r.value, r.unit, PULSE_PRESSURE))
+        for i, r in enumerate(readings)
+        if r.value is not None
+    }
     if "bp.systolic" not in values or "bp.diastolic" not in values:
         return []
     (i, sbp), (j, dbp) = values["bp.systolic"], values["bp.diastolic"]
@@ -138,10 +165,13 @@ def _cross_checks(readings: Sequence[DeviceReading]) -> list[tuple[int, int, str
 
 def _interpret(r: DeviceReading) -> Interpretation | None:
     rng = REFERENCE.get(r.quantity)
-    if rng is None or r.value is None or r.unit != rng.unit:
+    if rng is None or r.value is None:
         return None
-    if r.value > rng.high:
+    value = _in(r.value, r.unit, rng)
+    if value is None:
+        return None
+    if value > rng.high:
         return "H"
-    if r.value < rng.low:
+    if value < rng.low:
         return "L"
     return "N"

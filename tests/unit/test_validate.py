@@ -43,8 +43,14 @@ def test_impossible_values_are_quarantined_with_the_range_in_the_reason() -> Non
     assert "reading 2 = 250 mmHg" in v.quarantine
     (v,) = validate([_r("spo2", 101, "%")])
     assert v.quarantine == "spo2 = 101 % is outside the plausible range 50-100 %"
-    (v,) = validate([_r("glucose", 5.5, "mg/dL")])
-    assert v.quarantine == "glucose: unit 'mg/dL', expected 'mmol/L'"
+    (v,) = validate([_r("glucose", 5.5, "mg/dL")])  # 5.5 mmol/L sent as mg/dL
+    assert v.quarantine == (
+        "glucose = 5.5 mg/dL (0.305 mmol/L) is outside the plausible range 0.5-40 mmol/L"
+    )
+    (v,) = validate([_r("glucose", 99, "mg/dL")])  # 5.5 mmol/L, correctly in mg/dL
+    assert (v.quarantine, v.interpretation) == (None, "N")
+    (v,) = validate([_r("glucose", 5.5, "g/L")])
+    assert v.quarantine == "glucose: unit 'g/L', expected 'mmol/L'"
 
 
 def test_systolic_not_above_diastolic_quarantines_both_and_nothing_else() -> None:
