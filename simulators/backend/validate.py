@@ -61,7 +61,17 @@ def validate(payload: bytes, header_msg_id: str | None) -> tuple[str, dict[str, 
         raise InvalidPayloadError("effectiveDateTime has no UTC offset", msg_id)
     if not ((obs.get("device") or {}).get("identifier") or {}).get("value"):
         raise InvalidPayloadError("device.identifier missing", msg_id)
+    _value_or_panel(obs, msg_id)
+    return msg_id, obs
+
+
+def _value_or_panel(obs: dict[str, Any], msg_id: str) -> None:
+    """Exactly one of valueQuantity / dataAbsentReason, or a panel (components, no value)."""
     has_value, has_dar = "valueQuantity" in obs, "dataAbsentReason" in obs
+    if not has_value and not has_dar and obs.get("component"):
+        for part in obs["component"]:
+            _value_or_panel({**part, "component": None}, msg_id)
+        return
     if has_value == has_dar:
         raise InvalidPayloadError("needs exactly one of valueQuantity, dataAbsentReason", msg_id)
     if has_value:
@@ -70,4 +80,3 @@ def validate(payload: bytes, header_msg_id: str | None) -> tuple[str, dict[str, 
             q.get("value"), int | float
         ):
             raise InvalidPayloadError("valueQuantity must be a UCUM number", msg_id)
-    return msg_id, obs

@@ -8,11 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fhir.resources.R4B.observation import Observation
 
 from drivers.readings import Delivery, DeviceReading
 from edge.outbox import Outbox
 from edge.pipeline.ingest import DeviceIdentity, Ingest
+from simulators.backend.validate import InvalidPayloadError, validate
 from tests.contract import errors
 from tests.helpers import TOPICS
 
@@ -111,3 +113,14 @@ def test_a_kpa_reading_keeps_its_unit_and_is_judged_in_mmhg(tmp_path: Path) -> N
     assert dbp["interpretation"][0]["coding"][0]["code"] == "H"
     # the reference range is stated in the unit it is defined in
     assert sbp["referenceRange"][0]["high"]["code"] == "mm[Hg]"
+
+
+def test_the_reference_backend_takes_a_panel_and_refuses_an_empty_member(tmp_path: Path) -> None:
+    box, (panel,) = _commit(
+        tmp_path, _r("bp.systolic", 120, "mmHg"), _r("bp.diastolic", 80, "mmHg")
+    )
+    (row,) = (r for r in box.rows() if r.kind == "clinical")
+    assert validate(row.payload, row.msg_id)[0] == row.msg_id
+    del panel["component"][1]["valueQuantity"]
+    with pytest.raises(InvalidPayloadError, match="needs exactly one of valueQuantity"):
+        validate(json.dumps(panel).encode(), row.msg_id)
