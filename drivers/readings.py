@@ -39,6 +39,9 @@ class DeviceReading:
     #: why ``value`` is None when the device sent an IEEE 11073-20601 special value instead of
     #: a number: "nan", "nres", "+inf" or "-inf" (drivers/codec/ieee11073.py)
     special: str | None = None
+    #: what the device said about this measurement that makes it doubtful (e.g. "Cuff fit too
+    #: loose"); published as notes on a preliminary Observation
+    remarks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

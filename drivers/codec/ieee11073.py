@@ -109,16 +109,21 @@ def _encode(value: MedicalFloat, m_bits: int, e_bits: int, special: dict[int, Sp
             name: str) -> int:  # fmt: skip
     if value.special is not None:
         return next(raw for raw, s in special.items() if s is value.special)
-    m_lo, m_hi = -(1 << (m_bits - 1)) + 3, (1 << (m_bits - 1)) - 3  # specials excluded
+    m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
     e_lo, e_hi = -(1 << (e_bits - 1)), (1 << (e_bits - 1)) - 1
     if not (m_lo <= value.mantissa <= m_hi and e_lo <= value.exponent <= e_hi):
         raise MedicalFloatError(
             f"{value.mantissa}e{value.exponent} does not fit an {name}"
             f" (mantissa {m_lo}..{m_hi}, exponent {e_lo}..{e_hi})"
         )
-    return ((value.exponent & ((1 << e_bits) - 1)) << m_bits) | (
+    raw = ((value.exponent & ((1 << e_bits) - 1)) << m_bits) | (
         value.mantissa & ((1 << m_bits) - 1)
     )
+    # with exponent 0 the top and bottom mantissas are the special values (F.8.1): a number
+    # there would be read back as NaN, NRes, +-INF or the reserved value
+    if raw in special or raw in (_SFLOAT_RESERVED, _FLOAT_RESERVED):
+        raise MedicalFloatError(f"{value.mantissa}e{value.exponent} is a special value's word")
+    return raw
 
 
 def decode_sfloat(raw: int) -> MedicalFloat:

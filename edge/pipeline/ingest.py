@@ -90,7 +90,7 @@ class Ingest:
 
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: Outbox | None,
         topics: Topics,
         timezone: str,
         wake: asyncio.Event | None = None,
@@ -121,6 +121,7 @@ class Ingest:
             record = calibration.record if calibration is not None else None
             flags = [] if calibration is None else [self._calibration_flag(device, calibration)]
             flags += [gate(device.device_id, r) for gate in self.gates]
+            flags += list(r.remarks)
             m = Measurement(
                 msg_id=message_id(device.device_id, device.serial_number, r.record_key, r.quantity),
                 bus_id=self.topics.bus,
@@ -217,6 +218,9 @@ class Ingest:
 
     def commit(self, device: DeviceIdentity, delivery: Delivery) -> int:
         """Store the delivery's Observations durably; returns how many rows were new."""
+        box = self.outbox
+        if box is None:  # a programming error: decode-only Ingest (santebus decode)
+            raise RuntimeError("this Ingest has no outbox: it only prepares measurements")
         prepared = self.measurements(device, delivery)
         rows = [
             NewRow(
@@ -230,7 +234,7 @@ class Ingest:
         ]
         held = [_held(p.measurement, p.quarantine) for p in prepared if p.quarantine is not None]
         try:
-            added, added_held = self.outbox.add_record(rows, held) if prepared else (0, 0)
+            added, added_held = box.add_record(rows, held) if prepared else (0, 0)
         except OutboxFullError as exc:
             if self._full_since is None and self.events is not None:
                 self._full_since = time.monotonic()
@@ -245,8 +249,8 @@ class Ingest:
             )
             self._full_since = None
         if self.events is not None:
-            for level in self.outbox.high_water_crossed():
-                usage = self.outbox.usage()
+            for level in box.high_water_crossed():
+                usage = box.usage()
                 self.events.raise_event(
                     "outbox.high_water",
                     "warning",

@@ -141,7 +141,7 @@ def test_ingest_maps_a_delivery_to_measurements() -> None:
         status=ReadingStatus.OK,
         components=(18.0, 19.0, 18.5),
     )
-    ingest = Ingest(outbox=None, topics=Topics("bus-1"), timezone="Europe/Paris")  # type: ignore[arg-type]
+    ingest = Ingest(outbox=None, topics=Topics("bus-1"), timezone="Europe/Paris")
     (prepared,) = ingest.measurements(
         DeviceIdentity("tono-1", "SN1"), Delivery((reading,), "CT-80", ack)
     )
