@@ -40,19 +40,26 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bleak.args import SizedBuffer
-from bleak.assigned_numbers import CharacteristicPropertyName
-from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.backends.client import BaseBleakClient, NotifyCallback
-from bleak.backends.descriptor import BleakGATTDescriptor
-from bleak.backends.device import BLEDevice
-from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
 from bumble.device import Connection
 from bumble.gatt import Characteristic
 from bumble.gatt_client import CharacteristicProxy, Client
 
+from drivers.ble.bleak_api import (
+    BaseBleakClient,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTCharacteristic,
+    BleakGATTDescriptor,
+    BleakGATTProtocolError,
+    BleakGATTService,
+    BleakGATTServiceCollection,
+    BleakScanner,
+    BLEDevice,
+    CharacteristicPropertyName,
+    NotifyCallback,
+    SizedBuffer,
+)
 from drivers.ble.bumble_backend import bumble_uuid_str, cancelled_from_outside, disconnect_quietly
 
 if TYPE_CHECKING:
@@ -156,8 +163,7 @@ class BleakClientBumble(BaseBleakClient):
 
     async def _find_peer(self) -> hci.Address:
         """An address alone does not say public or random: find its advertisement."""
-        from bleak import BleakScanner  # the public API, with this very host
-
+        # the public API, with this very host
         found = await BleakScanner.find_device_by_address(
             self.address, timeout=self._timeout, backend=self._host.scanner
         )

@@ -18,11 +18,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
-from bleak.uuids import normalize_uuid_str
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement
 
+from drivers.ble.bleak_api import (
+    AdvertisementData,
+    AdvertisementDataCallback,
+    BaseBleakScanner,
+    normalize_uuid_str,
+)
 from drivers.ble.bumble_backend import bumble_uuid_str
 
 if TYPE_CHECKING:
