@@ -34,7 +34,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal, NamedTuple
 
-from drivers.ble.gatt.clock import read_date_time, write_date_time
+from drivers.ble.gatt.clock import write_date_time
 from drivers.ble.gatt.reader import Reader, Writer
 from drivers.codec.ieee11073 import MedicalFloat, Special
 
@@ -147,7 +147,7 @@ def _status(raw: int) -> MeasurementStatus:
 
 def _read_common(r: Reader, flags: int) -> _Common:
     """The fields after the compound value, as ``flags`` announces them, then the end."""
-    time_stamp = read_date_time(r, "time_stamp") if flags & _TIME_STAMP else None
+    time_stamp = r.date_time("time_stamp") if flags & _TIME_STAMP else None
     pulse_rate = r.sfloat("pulse_rate") if flags & _PULSE_RATE else None
     user_id = r.u8("user_id") if flags & _USER_ID else None
     status = _status(r.u16("measurement_status")) if flags & _STATUS else None

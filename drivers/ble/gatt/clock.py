@@ -6,7 +6,7 @@ they move between revisions, the characteristic name is the stable reference):
 * GSS 3.70 Date Time (0x2A08): year uint16 (1582..9999, 0 = not known), month (1..12, 0 = not
   known), day (1..31, 0 = not known), hours, minutes, seconds, all uint8. It is also the Time
   Stamp field of the health measurements (bp.py, thermometer.py, weight.py), which read and
-  write it through :func:`read_date_time` / :func:`write_date_time` below.
+  write it through :meth:`Reader.date_time` / :func:`write_date_time` below.
 * GSS 3.62 Current Time (0x2A2B): Exact Time 256 (GSS 3.90) = Day Date Time (GSS 3.72: Date Time
   + Day of Week, GSS 3.73: 1 = Monday .. 7 = Sunday, 0 = not known) + Fractions256 (1/256 s),
   then the Adjust Reason bit field (bit 0 manual update, 1 external reference, 2 change of time
@@ -35,19 +35,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from drivers.ble.gatt.reader import Reader, Writer
-
-MIN_YEAR = 1582  # GSS Date Time: first year of the Gregorian calendar
-MAX_YEAR = 9999
-
-
-def read_date_time(reader: Reader, field_name: str) -> datetime | None:
-    """A Date Time field; ``None`` when not known, a year before 1582 refused."""
-    start = reader.offset
-    value = reader.date_time(field_name)
-    if value is not None and value.year < MIN_YEAR:
-        raise reader.error(f"{field_name}.year", f"{value.year} is before {MIN_YEAR}", start)
-    return value
+from drivers.ble.gatt.reader import MAX_YEAR, MIN_YEAR, Reader, Writer
 
 
 def check_date_time(value: datetime | None, what: str) -> None:
@@ -83,7 +71,7 @@ class DateTime:
 
 def parse_date_time(data: bytes) -> DateTime:
     r = Reader(data, DATE_TIME)
-    value = read_date_time(r, "date_time")
+    value = r.date_time("date_time")
     r.end()
     return DateTime(value)
 
@@ -160,7 +148,7 @@ def _day_of_week(raw: int) -> DayOfWeek | int | None:
 
 def parse_current_time(data: bytes) -> CurrentTime:
     r = Reader(data, CURRENT_TIME)
-    time = read_date_time(r, "exact_time_256.date_time")
+    time = r.date_time("exact_time_256.date_time")
     day_of_week = _day_of_week(r.u8("exact_time_256.day_of_week"))
     fractions = r.u8("exact_time_256.fractions256")
     raw_reason = r.u8("adjust_reason")  # bits 4..7 RFU: ignored

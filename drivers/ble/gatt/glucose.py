@@ -29,6 +29,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal, TypeVar
 
+from drivers.ble.gatt import bits
 from drivers.ble.gatt.reader import Reader, Writer
 from drivers.codec.ieee11073 import MedicalFloat
 
@@ -220,31 +221,11 @@ def _u8_enum(r: Reader, kind: type[E], field: str) -> E:
     return _enum(r, kind, r.u8(field), field, offset)
 
 
-def _bits(kind: type[E], raw: int) -> frozenset[E]:
-    return frozenset(member for member in kind if raw >> member & 1)  # RFU bits: ignored
-
-
-def _mask(bits: Iterable[IntEnum]) -> int:
-    return sum(1 << bit for bit in bits)
-
-
-def _flags(*present: bool) -> int:
-    return sum(1 << bit for bit, on in enumerate(present) if on)
-
-
-def _date_time(r: Reader, field: str) -> datetime | None:
-    start = r.offset
-    value = r.date_time(field)
-    if value is not None and value.year < 1582:  # Date Time: 1582..9999, other years RFU
-        raise r.error(f"{field}.year", f"{value.year} is reserved (years 1582..9999)", start)
-    return value
-
-
 def parse_glucose_measurement(data: bytes) -> GlucoseMeasurement:
     r = Reader(data, GLUCOSE_MEASUREMENT)
     flags = r.u8("flags")
     sequence_number = r.u16("sequence_number")
-    base_time = _date_time(r, "base_time")
+    base_time = r.date_time("base_time")
     offset = r.s16("time_offset") if flags & 0x01 else None
     concentration = None
     if flags & 0x02:
@@ -257,7 +238,7 @@ def parse_glucose_measurement(data: bytes) -> GlucoseMeasurement:
             _enum(r, GlucoseType, raw & 0x0F, "type", at),
             _enum(r, SampleLocation, raw >> 4, "sample_location", at),
         )
-    status = _bits(SensorStatus, r.u16("sensor_status")) if flags & 0x08 else None
+    status = bits.bit_set(SensorStatus, r.u16("sensor_status")) if flags & 0x08 else None
     r.end()  # bits 5..7 of flags are RFU: they announce nothing, so nothing may follow
     return GlucoseMeasurement(
         sequence_number, base_time, offset, concentration, status, bool(flags & 0x10)
@@ -267,14 +248,16 @@ def parse_glucose_measurement(data: bytes) -> GlucoseMeasurement:
 def encode_glucose_measurement(m: GlucoseMeasurement) -> bytes:
     c, offset, status = m.concentration, m.time_offset_minutes, m.sensor_status
     mol = c is not None and c.unit == "mol/L"
-    flags = _flags(offset is not None, c is not None, mol, status is not None, m.context_follows)
+    flags = bits.flags(
+        offset is not None, c is not None, mol, status is not None, m.context_follows
+    )
     w = Writer().u8(flags).u16(m.sequence_number).date_time(m.base_time)
     if offset is not None:
         w.s16(offset)
     if c is not None:
         w.sfloat(c.value).u8(c.location << 4 | c.type)  # Type: least significant nibble
     if status is not None:
-        w.u16(_mask(status))
+        w.u16(bits.mask(status))
     return w.bytes()
 
 
@@ -313,7 +296,7 @@ def encode_glucose_measurement_context(c: GlucoseMeasurementContext) -> bytes:
     med = c.medication
     present = (c.carbohydrate, c.meal, c.tester_health, c.exercise, med)
     litres = med is not None and med.unit == "L"
-    w = Writer().u8(_flags(*(p is not None for p in present), litres, c.hba1c is not None))
+    w = Writer().u8(bits.flags(*(p is not None for p in present), litres, c.hba1c is not None))
     w.u16(c.sequence_number)  # no Extended Flags: all of their bits are RFU
     if c.carbohydrate is not None:
         w.u8(c.carbohydrate.id).sfloat(c.carbohydrate.amount)

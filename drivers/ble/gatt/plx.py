@@ -30,12 +30,13 @@ Decisions, where the specifications leave room:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import Any
 
+from drivers.ble.gatt import bits
 from drivers.ble.gatt.reader import Reader, Writer
 from drivers.codec.ieee11073 import MedicalFloat
 
@@ -149,29 +150,6 @@ class PlxFeatures:
                 raise ValueError(f"feature {bit.name} and its Support field must come together")
 
 
-E = TypeVar("E", bound=IntEnum)
-
-
-def _bits(kind: type[E], raw: int) -> frozenset[E]:
-    return frozenset(member for member in kind if raw >> member & 1)  # RFU bits: ignored
-
-
-def _mask(bits: Iterable[IntEnum]) -> int:
-    return sum(1 << bit for bit in bits)
-
-
-def _flags(*present: bool) -> int:
-    return sum(1 << bit for bit, on in enumerate(present) if on)
-
-
-def _date_time(r: Reader, field: str) -> datetime | None:
-    start = r.offset
-    value = r.date_time(field)
-    if value is not None and value.year < 1582:  # Date Time: 1582..9999, other years RFU
-        raise r.error(f"{field}.year", f"{value.year} is reserved (years 1582..9999)", start)
-    return value
-
-
 _Statuses = tuple[
     frozenset[MeasurementStatus] | None, frozenset[DeviceSensorStatus] | None, MedicalFloat | None
 ]
@@ -179,19 +157,23 @@ _Statuses = tuple[
 
 def _statuses(r: Reader, flags: int, first_bit: int) -> _Statuses:
     """Measurement Status, Device and Sensor Status, Pulse Amplitude Index, as flagged."""
-    ms = _bits(MeasurementStatus, r.u16("measurement_status")) if flags >> first_bit & 1 else None
+    ms = (
+        bits.bit_set(MeasurementStatus, r.u16("measurement_status"))
+        if flags >> first_bit & 1
+        else None
+    )
     ds = None
     if flags >> (first_bit + 1) & 1:
-        ds = _bits(DeviceSensorStatus, r.uint(3, "device_sensor_status"))
+        ds = bits.bit_set(DeviceSensorStatus, r.uint(3, "device_sensor_status"))
     pai = r.sfloat("pulse_amplitude_index") if flags >> (first_bit + 2) & 1 else None
     return ms, ds, pai
 
 
 def _write_statuses(w: Writer, x: PlxSpotCheck | PlxContinuous) -> bytes:
     if x.measurement_status is not None:
-        w.u16(_mask(x.measurement_status))
+        w.u16(bits.mask(x.measurement_status))
     if x.device_sensor_status is not None:
-        w.uint(_mask(x.device_sensor_status), 3)
+        w.uint(bits.mask(x.device_sensor_status), 3)
     if x.pulse_amplitude_index is not None:
         w.sfloat(x.pulse_amplitude_index)
     return w.bytes()
@@ -209,14 +191,14 @@ def parse_plx_spot_check(data: bytes) -> PlxSpotCheck:
     r = Reader(data, PLX_SPOT_CHECK)
     flags = r.u8("flags")
     spo2, pulse_rate = r.sfloat("spo2"), r.sfloat("pulse_rate")
-    timestamp = _date_time(r, "timestamp") if flags & 0x01 else None
+    timestamp = r.date_time("timestamp") if flags & 0x01 else None
     ms, ds, pai = _statuses(r, flags, 1)
     r.end()
     return PlxSpotCheck(spo2, pulse_rate, timestamp, ms, ds, pai, bool(flags & 0x10))
 
 
 def encode_plx_spot_check(x: PlxSpotCheck) -> bytes:
-    flags = _flags(x.timestamp is not None, *_status_flags(x), x.device_clock_not_set)
+    flags = bits.flags(x.timestamp is not None, *_status_flags(x), x.device_clock_not_set)
     w = Writer().u8(flags).sfloat(x.spo2).sfloat(x.pulse_rate)
     if x.timestamp is not None:
         w.date_time(x.timestamp)
@@ -235,7 +217,7 @@ def parse_plx_continuous(data: bytes) -> PlxContinuous:
 
 
 def encode_plx_continuous(x: PlxContinuous) -> bytes:
-    flags = _flags(x.fast is not None, x.slow is not None, *_status_flags(x))
+    flags = bits.flags(x.fast is not None, x.slow is not None, *_status_flags(x))
     w = Writer().u8(flags).sfloat(x.spo2).sfloat(x.pulse_rate)
     for pair in (x.fast, x.slow):
         if pair is not None:
@@ -245,22 +227,22 @@ def encode_plx_continuous(x: PlxContinuous) -> bytes:
 
 def parse_plx_features(data: bytes) -> PlxFeatures:
     r = Reader(data, PLX_FEATURES)
-    features = _bits(PlxFeature, r.u16("supported_features"))
+    features = bits.bit_set(PlxFeature, r.u16("supported_features"))
     ms = ds = None
     if PlxFeature.MEASUREMENT_STATUS in features:
-        ms = _bits(MeasurementStatus, r.u16("measurement_status_support"))
+        ms = bits.bit_set(MeasurementStatus, r.u16("measurement_status_support"))
     if PlxFeature.DEVICE_AND_SENSOR_STATUS in features:
-        ds = _bits(DeviceSensorStatus, r.uint(3, "device_sensor_status_support"))
+        ds = bits.bit_set(DeviceSensorStatus, r.uint(3, "device_sensor_status_support"))
     r.end()
     return PlxFeatures(features, ms, ds)
 
 
 def encode_plx_features(x: PlxFeatures) -> bytes:
-    w = Writer().u16(_mask(x.features))
+    w = Writer().u16(bits.mask(x.features))
     if x.measurement_status_support is not None:
-        w.u16(_mask(x.measurement_status_support))
+        w.u16(bits.mask(x.measurement_status_support))
     if x.device_sensor_status_support is not None:
-        w.uint(_mask(x.device_sensor_status_support), 3)
+        w.uint(bits.mask(x.device_sensor_status_support), 3)
     return w.bytes()
 
 

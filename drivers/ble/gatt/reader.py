@@ -18,6 +18,10 @@ from drivers.codec.ieee11073 import (
 )
 from drivers.errors import DriverError
 
+#: GSS Date Time: the first year of the Gregorian calendar, and the last
+MIN_YEAR = 1582
+MAX_YEAR = 9999
+
 
 class GattParseError(DriverError, ValueError):
     """A characteristic value that cannot be decoded: truncated, inconsistent or reserved."""
@@ -92,6 +96,8 @@ class Reader:
         month, day, hour, minute, second = (self.u8(f"{field}.{p}") for p in parts)
         if year == 0 or month == 0 or day == 0:
             return None
+        if year < MIN_YEAR:  # Date Time years 1582..9999; earlier ones are reserved
+            raise self.error(f"{field}.year", f"{year} is before {MIN_YEAR}", start)
         try:
             return datetime(year, month, day, hour, minute, second)
         except ValueError as exc:

@@ -29,7 +29,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal
 
-from drivers.ble.gatt.clock import read_date_time, write_date_time
+from drivers.ble.gatt.clock import write_date_time
 from drivers.ble.gatt.reader import Reader, Writer
 from drivers.codec.ieee11073 import MedicalFloat
 
@@ -74,7 +74,7 @@ def parse_temperature_measurement(data: bytes) -> TemperatureMeasurement:
     r = Reader(data, TEMPERATURE_MEASUREMENT)
     flags = r.u8("flags")  # bits 3..7 RFU: ignored
     temperature = r.float32("temperature")
-    time_stamp = read_date_time(r, "time_stamp") if flags & _TIME_STAMP else None
+    time_stamp = r.date_time("time_stamp") if flags & _TIME_STAMP else None
     kind = _temperature_type(r.u8("temperature_type")) if flags & _TEMPERATURE_TYPE else None
     r.end()
     unit: TemperatureUnit = "[degF]" if flags & _FAHRENHEIT else "Cel"

@@ -38,7 +38,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any, Literal
 
-from drivers.ble.gatt.clock import read_date_time, write_date_time
+from drivers.ble.gatt.clock import write_date_time
 from drivers.ble.gatt.reader import Reader, Writer
 from drivers.codec.ieee11073 import MedicalFloat, Special
 
@@ -108,7 +108,7 @@ def parse_weight_measurement(data: bytes) -> WeightMeasurement:
     weight = (
         MedicalFloat(special=Special.NAN) if unsuccessful else _fixed(raw_weight, _WEIGHT[unit])
     )
-    time_stamp = read_date_time(r, "time_stamp") if flags & _TIME_STAMP else None
+    time_stamp = r.date_time("time_stamp") if flags & _TIME_STAMP else None
     user_id = r.u8("user_id") if flags & _USER_ID else None
     bmi = height = None
     if flags & _BMI_AND_HEIGHT:
