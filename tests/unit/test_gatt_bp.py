@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.ble.gatt.bp import (
@@ -27,6 +26,7 @@ from drivers.ble.gatt.bp import (
 )
 from drivers.ble.gatt.reader import GattParseError
 from drivers.codec.ieee11073 import MedicalFloat, Special
+from tests.gatt_checks import assert_every_prefix_refused
 
 M = MedicalFloat
 NAN, NRES = M(special=Special.NAN), M(special=Special.NRES)
@@ -226,13 +226,7 @@ FIELDS = {
 def test_every_strict_prefix_is_refused_with_field_and_offset(
     parse: Callable[[bytes], object], full: bytes
 ) -> None:
-    parse(full)
-    for n in range(len(full)):
-        with pytest.raises(GattParseError) as exc:
-            parse(full[:n])
-        assert exc.value.field in FIELDS
-        assert 0 <= exc.value.offset <= n
-        assert f"{exc.value.field} at byte {exc.value.offset}" in str(exc.value)
+    assert_every_prefix_refused(parse, full, FIELDS)
 
 
 # --------------------------------------------------------------------------- properties
@@ -268,15 +262,6 @@ def test_intermediate_cuff_pressure_round_trip(value: IntermediateCuffPressure) 
 @given(st.builds(BloodPressureFeature, *[st.booleans()] * 9))
 def test_feature_round_trip(value: BloodPressureFeature) -> None:
     assert parse_blood_pressure_feature(encode_blood_pressure_feature(value)) == value
-
-
-@pytest.mark.parametrize("uuid", sorted(CHARACTERISTICS))
-@settings(max_examples=500)
-@given(data=st.binary(max_size=40))
-def test_fuzz_parsers_raise_only_gatt_parse_error(uuid: int, data: bytes) -> None:
-    _, parse, _ = CHARACTERISTICS[uuid]
-    with contextlib.suppress(GattParseError):
-        parse(data)
 
 
 def test_registry() -> None:

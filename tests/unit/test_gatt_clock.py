@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.ble.gatt.clock import (
@@ -22,6 +21,7 @@ from drivers.ble.gatt.clock import (
     parse_date_time,
 )
 from drivers.ble.gatt.reader import GattParseError
+from tests.gatt_checks import assert_every_prefix_refused
 
 EISAEV = "eisaev/blevalueparser"  # tests/datetimetest.cpp and tests/currenttimetest.cpp
 
@@ -189,13 +189,7 @@ FIELDS = {
 def test_every_strict_prefix_is_refused_with_field_and_offset(
     parse: Callable[[bytes], object], full: bytes
 ) -> None:
-    parse(full)
-    for n in range(len(full)):
-        with pytest.raises(GattParseError) as exc:
-            parse(full[:n])
-        assert exc.value.field in FIELDS
-        assert 0 <= exc.value.offset <= n
-        assert f"{exc.value.field} at byte {exc.value.offset}" in str(exc.value)
+    assert_every_prefix_refused(parse, full, FIELDS)
 
 
 # --------------------------------------------------------------------------- properties
@@ -232,15 +226,6 @@ def test_of_then_exact_never_runs_ahead_by_a_fraction(now: datetime) -> None:
     exact = t.exact()
     assert exact is not None
     assert 0 <= (now - exact).total_seconds() < 1 / 256
-
-
-@pytest.mark.parametrize("uuid", sorted(CHARACTERISTICS))
-@settings(max_examples=500)
-@given(data=st.binary(max_size=40))
-def test_fuzz_parsers_raise_only_gatt_parse_error(uuid: int, data: bytes) -> None:
-    _, parse, _ = CHARACTERISTICS[uuid]
-    with contextlib.suppress(GattParseError):
-        parse(data)
 
 
 def test_registry() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -37,7 +36,8 @@ from drivers.ble.gatt.glucose import (
     parse_glucose_measurement_context,
 )
 from drivers.ble.gatt.reader import GattParseError
-from drivers.codec.ieee11073 import MedicalFloat, MedicalFloatError, Special
+from drivers.codec.ieee11073 import MedicalFloat, Special
+from tests.gatt_checks import assert_every_prefix_refused
 
 # --------------------------------------------------------------------------- vectors
 
@@ -298,22 +298,6 @@ def test_context_round_trip(c: GlucoseMeasurementContext) -> None:
     assert parse_glucose_measurement_context(encode_glucose_measurement_context(c)) == c
 
 
-@pytest.mark.parametrize(("name", "parse", "encode"), CHARACTERISTICS.values())
-@given(data=st.binary(max_size=40))
-def test_random_bytes_raise_only_gatt_parse_error(
-    name: str, parse: Callable[[bytes], object], encode: Callable[[Any], bytes], data: bytes
-) -> None:
-    try:
-        value = parse(data)
-    except GattParseError:
-        return
-    try:  # what parses re-encodes to the same value (unless an SFLOAT is non-canonical)
-        encoded = encode(value)
-    except MedicalFloatError:
-        return
-    assert parse(encoded) == value, name
-
-
 @pytest.mark.parametrize(
     ("parse", "full"),
     [
@@ -324,11 +308,7 @@ def test_random_bytes_raise_only_gatt_parse_error(
     ],
 )
 def test_every_strict_prefix_is_truncated(parse: Callable[[bytes], object], full: bytes) -> None:
-    for n in range(len(full)):
-        with pytest.raises(GattParseError) as caught:
-            parse(full[:n])
-        assert caught.value.field
-        assert f"{caught.value.field} at byte {caught.value.offset}: truncated" in str(caught.value)
+    assert_every_prefix_refused(parse, full, reason="truncated")
 
 
 def test_values_that_do_not_fit_are_refused() -> None:

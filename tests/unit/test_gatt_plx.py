@@ -27,7 +27,8 @@ from drivers.ble.gatt.plx import (
     parse_plx_spot_check,
 )
 from drivers.ble.gatt.reader import GattParseError
-from drivers.codec.ieee11073 import MedicalFloat, MedicalFloatError, Special
+from drivers.codec.ieee11073 import MedicalFloat, Special
+from tests.gatt_checks import assert_every_prefix_refused
 
 MS = MeasurementStatus
 DS = DeviceSensorStatus
@@ -263,22 +264,6 @@ def test_features_round_trip(value: PlxFeatures) -> None:
     assert parse_plx_features(encode_plx_features(value)) == value
 
 
-@pytest.mark.parametrize(("name", "parse", "encode"), CHARACTERISTICS.values())
-@given(data=st.binary(max_size=40))
-def test_random_bytes_raise_only_gatt_parse_error(
-    name: str, parse: Callable[[bytes], object], encode: Callable[[Any], bytes], data: bytes
-) -> None:
-    try:
-        value = parse(data)
-    except GattParseError:
-        return
-    try:  # what parses re-encodes to the same value (unless an SFLOAT is non-canonical)
-        encoded = encode(value)
-    except MedicalFloatError:
-        return
-    assert parse(encoded) == value, name
-
-
 @pytest.mark.parametrize(
     ("parse", "full"),
     [
@@ -288,11 +273,7 @@ def test_random_bytes_raise_only_gatt_parse_error(
     ],
 )
 def test_every_strict_prefix_is_truncated(parse: Callable[[bytes], object], full: bytes) -> None:
-    for n in range(len(full)):
-        with pytest.raises(GattParseError) as caught:
-            parse(full[:n])
-        assert caught.value.field
-        assert f"{caught.value.field} at byte {caught.value.offset}: truncated" in str(caught.value)
+    assert_every_prefix_refused(parse, full, reason="truncated")
 
 
 def test_characteristics_table() -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.ble.gatt.reader import GattParseError
@@ -18,6 +17,7 @@ from drivers.ble.gatt.thermometer import (
     parse_temperature_measurement,
 )
 from drivers.codec.ieee11073 import MedicalFloat, Special
+from tests.gatt_checks import assert_every_prefix_refused
 
 M = MedicalFloat
 
@@ -134,12 +134,7 @@ FIELDS = {
 
 @pytest.mark.parametrize("full", [NORDIC, FAHRENHEIT_FULL])
 def test_every_strict_prefix_is_refused_with_field_and_offset(full: bytes) -> None:
-    for n in range(len(full)):
-        with pytest.raises(GattParseError) as exc:
-            parse_temperature_measurement(full[:n])
-        assert exc.value.field in FIELDS
-        assert 0 <= exc.value.offset <= n
-        assert f"{exc.value.field} at byte {exc.value.offset}" in str(exc.value)
+    assert_every_prefix_refused(parse_temperature_measurement, full, FIELDS)
 
 
 # --------------------------------------------------------------------------- properties
@@ -164,13 +159,6 @@ time_stamps = st.none() | st.datetimes(datetime(1582, 1, 1), datetime(9999, 12, 
 )
 def test_round_trip(value: TemperatureMeasurement) -> None:
     assert parse_temperature_measurement(encode_temperature_measurement(value)) == value
-
-
-@settings(max_examples=500)
-@given(st.binary(max_size=40))
-def test_fuzz_parser_raises_only_gatt_parse_error(data: bytes) -> None:
-    with contextlib.suppress(GattParseError):
-        parse_temperature_measurement(data)
 
 
 def test_registry() -> None:
