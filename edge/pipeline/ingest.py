@@ -112,12 +112,20 @@ class Ingest:
     def measurements(self, device: DeviceIdentity, delivery: Delivery) -> list[Prepared]:
         """Each reading validated, as a Measurement, with its visit binding."""
         out = []
+        # the readings of one record share their time: one visit look-up and one calibration
+        # look-up per distinct time, not per reading
+        bindings: dict[float, Binding | None] = {}
+        calibrations: dict[date, CalibrationStatus | None] = {}
         for verdict in validate(delivery.readings):
             r = verdict.reading
             effective = localize(r.device_time, self.timezone)
-            binding = self._bind(device, delivery, effective.timestamp())
+            at, day = effective.timestamp(), effective.date()
+            if at not in bindings:
+                bindings[at] = self._bind(device, delivery, at)
+            if day not in calibrations:
+                calibrations[day] = self._calibration(device, day)
+            binding, calibration = bindings[at], calibrations[day]
             subject = binding.visit.visit_id if binding and binding.visit else None
-            calibration = self._calibration(device, effective.date())
             record = calibration.record if calibration is not None else None
             flags = [] if calibration is None else [self._calibration_flag(device, calibration)]
             flags += [gate(device.device_id, r) for gate in self.gates]
