@@ -7,12 +7,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook
+from drivers.ble.adapter import BleAdapter
+from drivers.ble.cursor import RecordCursor
+from drivers.ble.driver import BleDriver, BleDriverSettings, BleStats
+from drivers.ble.link import BleLink, LinkSettings
+from drivers.ble.profiles import PROFILES
 from drivers.devices.ct80 import Ct80Driver, Ct80Stats
 from drivers.readings import Delivery
 from drivers.transport import ByteTransport, open_transport
-from edge.config import Ct80Device, EdgeConfig
+from edge.config import BleDevice, Ct80Device, EdgeConfig
 from edge.events import Events
 from edge.outbox import Budget, Outbox
 from edge.pipeline.ingest import DeviceIdentity, Ingest
@@ -53,6 +60,8 @@ class Daemon:
         self.config = config
         self.topics = Topics(config.gateway.bus_id)
         self.health: dict[str, DeviceHealth] = {}
+        #: BLE host stacks by adapter name, shared by the devices on them
+        self.adapters: dict[str, BleAdapter] = {}
 
     async def run(self) -> int:
         config = self.config
@@ -95,9 +104,12 @@ class Daemon:
             # the reception tablet opens and closes visits (the broker's ACL admits only it)
             forwarder.commands[self.topics.cmd("visit")] = VisitCommands(visits, events).handle
         for device_id, device in config.devices.items():
-            tasks.append(
-                asyncio.create_task(self._device(device_id, device, ingest), name=device_id)
+            run = (
+                self._ble(device_id, device, ingest)
+                if isinstance(device, BleDevice)
+                else self._device(device_id, device, ingest)
             )
+            tasks.append(asyncio.create_task(run, name=device_id))
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -122,6 +134,9 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task  # a crashed task's exception is logged below, not re-raised here
         waiter.cancel()
+        for adapter in self.adapters.values():
+            with contextlib.suppress(Exception):  # a dead adapter must not block the shutdown
+                await adapter.close()
         counts = outbox.counts()
         outbox.close()
         if visits is not None:
@@ -169,4 +184,44 @@ class Daemon:
             reconnect_min=device.reconnect_min,
             reconnect_max=device.reconnect_max,
             health=health,
+        )
+
+    async def _ble(self, device_id: str, device: BleDevice, ingest: Ingest) -> None:
+        identity = DeviceIdentity(
+            device_id,
+            device.serial_number,
+            self.config.station_of(device_id),
+            calibration_required=device.calibration_required,
+        )
+        adapter = self.adapters.setdefault(device.adapter, BleAdapter(device.adapter))
+        profile = PROFILES[device.profile]
+        link_settings = LinkSettings(
+            profile, device.address, pair=device.pair, connect_timeout=device.connect_timeout
+        )
+        settings = BleDriverSettings(
+            set_clock=device.set_clock,
+            clock_tolerance=device.clock_tolerance_s,
+            racp_poll=device.racp_poll_s,
+        )
+        cursor = None
+        if profile.racp is not None:
+            cursor = RecordCursor(self.config.ble_cursor_dir, device_id, device.address)
+        stats = BleStats()
+        zone = ZoneInfo(self.config.gateway.timezone)
+
+        def now() -> datetime:
+            # device clocks keep local wall time (Current Time Service 1.1 3.1)
+            return datetime.now(zone).replace(tzinfo=None)
+
+        def deliveries(link: BleLink) -> AsyncIterator[Delivery]:
+            return BleDriver(link, device_id, now, settings, cursor, stats).deliveries()
+
+        await supervise(
+            device_id,
+            lambda: BleLink(adapter, link_settings, received=lambda _uuid, _value: None),
+            deliveries,
+            lambda delivery: ingest.commit(identity, delivery),
+            reconnect_min=device.reconnect_min,
+            reconnect_max=device.reconnect_max,
+            health=self.health.setdefault(device_id, DeviceHealth()),
         )

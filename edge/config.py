@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from drivers.ble.adapter import validate_adapter
 from drivers.errors import DeviceConfigError
 from drivers.transport import validate_url
 
@@ -116,8 +117,45 @@ class Ct80Device(_Strict):
         return value
 
 
-# Becomes a discriminated union on ``kind`` as device families are added.
-DeviceConfig = Ct80Device
+BleProfileName = Literal[
+    "blood-pressure", "glucose", "thermometer", "weight-scale", "pulse-oximeter"
+]
+
+
+class BleDevice(_Strict):
+    """A Bluetooth LE health device speaking one of the SIG health profiles."""
+
+    kind: Literal["ble"]
+    profile: BleProfileName
+    #: its address as on the device (or as ``bluetoothctl`` shows it); only configured
+    #: addresses are ever connected to
+    address: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")]
+    #: ``bluez:hci0`` on the bus; ``bumble:<HCI transport>`` for the simulated radio
+    adapter: str = "bluez:hci0"
+    serial_number: Annotated[str, Field(pattern=_ID_SERIAL)]
+    #: pair (Just Works, bonding) before subscribing; a device that asks for it is paired
+    #: anyway
+    pair: bool = False
+    #: write Current Time to a device whose clock is unset or off by more than this (s)
+    set_clock: bool = True
+    clock_tolerance_s: Annotated[float, Field(ge=0)] = 2.0
+    #: glucose: seconds between two requests for new stored records while connected
+    racp_poll_s: Annotated[float, Field(gt=0)] = 30.0
+    connect_timeout: Annotated[float, Field(gt=0)] = 20.0
+    calibration_required: bool = False
+    reconnect_min: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("adapter")
+    @classmethod
+    def _valid_adapter(cls, value: str) -> str:
+        try:
+            return validate_adapter(value)
+        except DeviceConfigError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+DeviceConfig = Annotated[Ct80Device | BleDevice, Field(discriminator="kind")]
 
 
 class StationSection(_Strict):
@@ -151,6 +189,19 @@ class EdgeConfig(_Strict):
                 seen[device] = station
         return self
 
+    @model_validator(mode="after")
+    def _one_device_per_address(self) -> EdgeConfig:
+        owners: dict[str, str] = {}
+        for device_id, device in self.devices.items():
+            if isinstance(device, BleDevice):
+                other = owners.setdefault(device.address.upper(), device_id)
+                if other != device_id:
+                    raise ValueError(
+                        f"devices {other!r} and {device_id!r} have the same address"
+                        f" {device.address}: a reading must have one device"
+                    )
+        return self
+
     def station_of(self, device: str) -> str | None:
         for station, section in self.stations.items():
             if device in section.devices:
@@ -161,6 +212,11 @@ class EdgeConfig(_Strict):
     def calibration_dir(self) -> Path:
         """Calibration records, ``<dir>/<device serial>/<record id>.json`` (append-only)."""
         return self.gateway.state_dir / "calibration"
+
+    @property
+    def ble_cursor_dir(self) -> Path:
+        """Per-device glucose record cursors (drivers/ble/cursor.py)."""
+        return self.gateway.state_dir / "ble"
 
     @property
     def visits_path(self) -> Path:

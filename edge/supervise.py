@@ -8,13 +8,27 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from drivers.errors import DeviceConfigError, TransientDeviceError
 from drivers.readings import Delivery
-from drivers.transport import ByteTransport
 from edge.outbox import OutboxError
 
 log = logging.getLogger(__name__)
+
+
+class Link(Protocol):
+    """What the supervisor opens and closes: a ByteTransport, a BLE link."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+L = TypeVar("L", bound=Link)
 
 
 @dataclass(slots=True)
@@ -27,8 +41,8 @@ class DeviceHealth:
 
 async def supervise(
     device_id: str,
-    make_transport: Callable[[], ByteTransport],
-    deliveries: Callable[[ByteTransport], AsyncIterator[Delivery]],
+    make_transport: Callable[[], L],
+    deliveries: Callable[[L], AsyncIterator[Delivery]],
     commit: Callable[[Delivery], int],
     reconnect_min: float = 0.5,
     reconnect_max: float = 30.0,

@@ -17,7 +17,12 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bleak.exc import (
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+    BleakGATTProtocolErrorCode,
+)
 from bleak.uuids import normalize_uuid_str
 
 __all__ = [
@@ -32,6 +37,7 @@ __all__ = [
     "BleakGATTCharacteristic",
     "BleakGATTDescriptor",
     "BleakGATTProtocolError",
+    "BleakGATTProtocolErrorCode",
     "BleakGATTService",
     "BleakGATTServiceCollection",
     "BleakScanner",

@@ -91,6 +91,7 @@ class BumbleBle:
         self._scan_listeners: dict[AdvertisementListener, bool] = {}
         self._scan_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
+        self._lost = False
         # imported here: those modules import this one (for the helpers below)
         from drivers.ble.bumble_client import BleakClientBumble
         from drivers.ble.bumble_scanner import BleakScannerBumble
@@ -155,11 +156,17 @@ class BumbleBle:
         device = self._device
         if device is None:
             return  # closed by us
+        self._lost = True
         log.warning(
             "HCI transport %s lost: %d link(s) dropped", self._spec, len(device.connections)
         )
         for handle in list(device.connections):
             device.on_disconnection(handle, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+
+    @property
+    def lost(self) -> bool:
+        """The HCI transport went away after :meth:`open`: close and open a new one."""
+        return self._lost
 
     async def close(self) -> None:
         """Drop every connection, stop scanning and close the transport (idempotent)."""

@@ -26,6 +26,8 @@ from edge.pipeline.measurement import Absent, Measurement, Part
 from edge.pipeline.validate import REFERENCE
 
 SCHEMA = "fhir-r4-observation/1"
+#: seconds the device clock was ahead of the gateway's (effectiveDateTime is corrected)
+CLOCK_OFFSET_EXTENSION = "urn:santebus:fhir:extension:device-clock-offset"
 #: identifier system of the pseudonymous visit ids issued by reception
 VISIT_SYSTEM = "urn:santebus:visit"
 #: identifier system of the devices' logical ids in the bus's config
@@ -130,6 +132,20 @@ def observation(m: Measurement) -> dict[str, Any]:
             }
         ],
     }
+    if m.clock_offset:
+        # The device clock was wrong and effectiveDateTime has been corrected: how far off it
+        # was, so the device's own time stamp can be recovered (effectiveDateTime + offset).
+        obs["extension"].append(
+            {
+                "url": CLOCK_OFFSET_EXTENSION,
+                "valueQuantity": {
+                    "value": m.clock_offset,
+                    "unit": "s",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "s",
+                },
+            }
+        )
     if m.subject is not None:
         # The patient only by the pseudonymous visit id (a logical reference, FHIR R4
         # Reference.identifier): no name or national number ever leaves the gateway.

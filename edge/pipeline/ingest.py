@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from calibration.records import CalibrationBook, CalibrationError, CalibrationStatus
 from drivers.readings import Delivery, DeviceReading
@@ -118,7 +118,11 @@ class Ingest:
         calibrations: dict[date, CalibrationStatus | None] = {}
         for verdict in validate(delivery.readings):
             r = verdict.reading
-            effective = localize(r.device_time, self.timezone)
+            # the device's clock corrected by its measured offset (the driver's, e.g. from
+            # the Current Time characteristic of a BLE device): the true time of measurement
+            effective = localize(
+                r.device_time - timedelta(seconds=delivery.clock_offset), self.timezone
+            )
             at, day = effective.timestamp(), effective.date()
             if at not in bindings:
                 bindings[at] = self._bind(device, delivery, at)
@@ -148,6 +152,7 @@ class Ingest:
                 calibration_id=record.id if record is not None else None,
                 calibration_due=record.valid_until if record is not None else None,
                 absent=_ABSENT.get(r.special) if r.special else None,
+                clock_offset=delivery.clock_offset,
             )
             out.append(Prepared(m, binding, verdict.quarantine, calibration))
         return self._panels(device, delivery, out)
@@ -220,7 +225,7 @@ class Ingest:
     def _bind(self, device: DeviceIdentity, delivery: Delivery, device_ts: float) -> Binding | None:
         if self.visits is None or device.station is None:
             return None
-        measured = device_ts - delivery.clock_offset
+        measured = device_ts  # already corrected by the device's clock offset
         u = delivery.time_uncertainty
         return self.visits.bind(device.station, measured - u, measured + u)
 

@@ -69,6 +69,9 @@ class Measurement(BaseModel):
     absent: Absent | None = None
     #: a panel's members (codes.PANELS): the Observation's components; empty otherwise
     parts: tuple[Part, ...] = ()
+    #: seconds the device clock was ahead of the gateway's when it stamped the reading;
+    #: ``effective`` is already corrected by it (0: not measured, or no correction)
+    clock_offset: float = 0.0
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

@@ -1,0 +1,112 @@
+"""The gateway's BLE driver (drivers/ble/link.py, driver.py) against simulated devices.
+
+Production code end to end below the daemon: bleak's public API on the Bumble backend, a
+virtual radio, Bumble peripherals serving the real GATT services; the driver's deliveries
+are what the daemon commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from drivers.ble.adapter import BleAdapter
+from drivers.ble.driver import BleDriver, BleDriverSettings, BleStats
+from drivers.ble.gatt.bp import BloodPressureMeasurement, encode_blood_pressure_measurement
+from drivers.ble.gatt.clock import parse_current_time
+from drivers.ble.link import BleLink, LinkSettings
+from drivers.ble.profiles import PROFILES
+from drivers.codec.ieee11073 import MedicalFloat
+from drivers.readings import Delivery
+from simulators.ble.link import VirtualRadio
+from simulators.ble.peripheral import BLOOD_PRESSURE_MONITOR, SimulatedPeripheral
+
+ADDRESS = "D0:5A:4E:B9:00:01"
+# a blood pressure of 122/80 (mean 94) mmHg, pulse 72, stamped 2026-01-01 10:00:00 by the
+# device's clock (BLS 1.1 3.1, encoded by the production encoder)
+STAMPED = encode_blood_pressure_measurement(
+    BloodPressureMeasurement(
+        unit="mm[Hg]",
+        systolic=MedicalFloat(122, 0),
+        diastolic=MedicalFloat(80, 0),
+        mean_arterial_pressure=MedicalFloat(94, 0),
+        time_stamp=datetime(2026, 1, 1, 10, 0, 0),
+        pulse_rate=MedicalFloat(72, 0),
+    )
+)
+
+
+def run(scenario: Callable[[], Awaitable[None]], timeout: float = 20) -> None:
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout):
+            await scenario()
+
+    asyncio.run(bounded())
+
+
+@asynccontextmanager
+async def gateway(
+    radio: VirtualRadio, profile: str, address: str = ADDRESS
+) -> AsyncIterator[BleLink]:
+    adapter = BleAdapter(f"bumble:{radio.hci_transport}")
+    link = BleLink(
+        adapter, LinkSettings(PROFILES[profile], address, scan_window=2), lambda _u, _v: None
+    )
+    try:
+        async with asyncio.timeout(10):
+            await link.open()
+        yield link
+    finally:
+        await link.close()
+        await adapter.close()
+
+
+async def take(deliveries: AsyncIterator[Delivery], n: int) -> list[Delivery]:
+    out = []
+    async for d in deliveries:
+        out.append(d)
+        await d.acknowledge()
+        if len(out) == n:
+            break
+    return out
+
+
+def test_blood_pressure_readings_with_the_device_clock_measured_then_set() -> None:
+    device_now = datetime(2026, 1, 1, 10, 0, 30)  # the simulated monitor's clock reads this
+
+    async def scenario() -> None:
+        async with VirtualRadio(peripherals=1) as radio:
+            bpm = SimulatedPeripheral(
+                BLOOD_PRESSURE_MONITOR, radio.hci(0), address=ADDRESS, measurements=[STAMPED]
+            )
+            async with bpm, gateway(radio, "blood-pressure") as link:
+                gateway_now = datetime(2026, 1, 1, 9, 0, 30)
+                stats = BleStats()
+                driver = BleDriver(
+                    link, "bpm-1", lambda: gateway_now, BleDriverSettings(quiet=0.3), stats=stats
+                )
+                bpm.values["2A2B"] = bytes.fromhex("ea070101") + bytes(
+                    [device_now.hour, device_now.minute, device_now.second, 4, 0, 0]
+                )
+                deliveries = driver.deliveries()
+                (first,) = await take(deliveries, 1)
+                assert first.clock_offset == 3600.0
+                quantities = [r.quantity for r in first.readings]
+                assert quantities[:3] == ["bp.systolic", "bp.diastolic", "bp.mean"]
+                # the device stamped 10:00:00 with a clock an hour fast
+                assert first.readings[0].device_time - timedelta(seconds=3600) == datetime(
+                    2026, 1, 1, 9, 0, 0
+                )
+                # waiting for more, after a quiet spell, the driver sets the clock
+                waiting = asyncio.create_task(anext(deliveries))
+                async with asyncio.timeout(5):
+                    while stats.clock_writes == 0:
+                        await asyncio.sleep(0.05)
+                waiting.cancel()
+                (uuid, written), *_ = bpm.writes
+                assert uuid == "2A2B"
+                assert parse_current_time(written).time == gateway_now
+
+    run(scenario)
