@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simulators.harness import Mosquitto, Stack, ledger_key, observation_key
+from simulators.accounting import ledger_key, observation_key
+from simulators.harness import Mosquitto, Stack
 from simulators.ledger import read_ledger
 
 

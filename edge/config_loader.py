@@ -84,11 +84,17 @@ def _real_path(data: Any, loc: Iterable[int | str]) -> tuple[str, ...]:
     """
     out: list[str] = []
     node = data
-    for step in loc:
+    steps = list(loc)
+    for i, step in enumerate(steps):
         if step == "[key]":
             continue
-        if isinstance(node, dict) and step not in node and step == node.get("kind"):
-            continue  # union tag
+        following = steps[i + 1] if i + 1 < len(steps) else None
+        if (
+            isinstance(node, dict)
+            and step not in node
+            and (step == node.get("kind") or (following is not None and following in node))
+        ):
+            continue  # union tag (also a default one: a table that leaves ``kind`` out)
         in_dict = isinstance(node, dict) and step in node
         in_list = isinstance(node, list) and isinstance(step, int) and step < len(node)
         node = node[step] if in_dict or in_list else None

@@ -56,6 +56,11 @@ class SimulatedCt80:
         self._last_time: datetime | None = None
         self._exam_no = 0
 
+    @property
+    def undelivered(self) -> int:
+        """Records the gateway has not acknowledged yet."""
+        return len(self.pending)
+
     def stop_producing(self) -> None:
         self._producing = False
 

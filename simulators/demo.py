@@ -6,8 +6,11 @@ runs for ``DEMO_SECONDS`` (default 60), stops everything cleanly and accounts fo
 the simulators produced. The last line is the accounting; the exit code is 1 when anything is
 unaccounted for.
 
-Two eye stations, each with its own simulated tonometer; reception opens a new pseudonymous
-visit at each station every few seconds, staggered so that visits at the two stations overlap
+Two eye stations, each with its own simulated tonometer, and a prevention station with a
+Bluetooth LE blood-pressure monitor (its clock an hour fast: the gateway corrects the times and
+sets the clock) and a glucometer (read through its Record Access Control Point; it drops the
+link in the middle of its first transfer). Reception opens a new pseudonymous visit at each
+station every few seconds, staggered so that visits at the two stations overlap
 (``santebus visit start``, the operator's path; the tablet's MQTT path is tested separately).
 The summary shows how many readings each visit received: a station's readings only ever go to
 its own visits, and readings taken while no visit is open go to none.
@@ -27,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook, CalibrationRecord
-from simulators.harness import Mosquitto, Stack
+from simulators.harness import Mosquitto, Stack, free_port
 
 
 def main() -> int:
@@ -60,7 +63,7 @@ def main() -> int:
     result, exported = stack.accounting()
     entries = stack.ledger_entries()
     statuses = Counter(e["status"] for e in entries)
-    values = [e["value"] for e in entries if e["value"] is not None]
+    values = [e["value"] for e in entries if e["value"] is not None and e["code"] in IOP_CODES]
     print(
         f"demo: simulator exit {sim_code} (0: every record acknowledged), outbox drained: {drained}"
     )
@@ -95,12 +98,20 @@ def _visit(obs: dict[str, Any]) -> str:
 
 
 #: device -> station, as configured below
-STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2"}
+STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2", "bpm-1": "prevention", "gluco-1": "prevention"}
+#: right and left eye IOP (simulators/ct80.py)
+IOP_CODES = ("79892-6", "79893-4")
 
 
 def _two_stations(work: Path) -> list[str]:
-    sets = []
-    for n, (device, station) in enumerate(STATIONS.items(), start=1):
+    radio = f"bumble:tcp-client:127.0.0.1:{free_port()}"
+    sets = [
+        f"devices.bpm-1.adapter={radio}",
+        f"devices.gluco-1.adapter={radio}",
+        'stations.prevention.devices=["bpm-1", "gluco-1"]',
+    ]
+    tonometers = [(d, s) for d, s in STATIONS.items() if d.startswith("tono")]
+    for n, (device, station) in enumerate(tonometers, start=1):
         sets += [
             f"devices.{device}.kind=ct80",
             f"devices.{device}.transport=serial://{work / 'dev' / device}?baudrate=9600",
@@ -149,7 +160,7 @@ class _Reception:
         self.opened: dict[str, int] = {}
 
     def tick(self, elapsed: float, seconds: float) -> None:
-        for offset, station in enumerate(STATIONS.values()):
+        for offset, station in enumerate(dict.fromkeys(STATIONS.values())):
             slot = int((elapsed + 6 * offset) // 12)
             if elapsed < seconds - 5 and self.opened.get(station) != slot:
                 self.opened[station] = slot

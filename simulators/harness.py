@@ -15,11 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol
+
+from simulators.accounting import Accounting, account
 
 
 def free_port() -> int:
@@ -177,74 +176,6 @@ def santebus(*args: str) -> list[str]:
 def run_json_lines(argv: list[str]) -> list[dict[str, Any]]:
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-# --------------------------------------------------------------------------- accounting
-
-Key = tuple[str, str, str, float | None]
-
-
-def _key(device: str, code: str, time_iso: str, value: float | None) -> Key:
-    instant = datetime.fromisoformat(time_iso)
-    return (device, code, instant.isoformat(), None if value is None else round(float(value), 1))
-
-
-def ledger_key(entry: dict[str, Any]) -> Key:
-    return _key(entry["device"], entry["code"], entry["time"], entry["value"])
-
-
-def observation_key(obs: dict[str, Any]) -> Key:
-    code = obs["code"]["coding"][0]["code"]
-    value = (obs.get("valueQuantity") or {}).get("value")
-    return _key(obs["device"]["identifier"]["value"], code, obs["effectiveDateTime"], value)
-
-
-@dataclass(frozen=True, slots=True)
-class Accounting:
-    produced: int
-    stored: int
-    in_outbox: int
-    rejected: int
-    unaccounted: int
-    duplicates_at_backend: int
-    unexpected_at_backend: int
-
-    def line(self) -> str:
-        return (
-            f"demo: produced {self.produced}, stored {self.stored}, in outbox {self.in_outbox},"
-            f" rejected {self.rejected}, unaccounted {self.unaccounted}"
-        )
-
-
-def account(
-    ledger: list[dict[str, Any]],
-    backend: list[dict[str, Any]],
-    outbox: list[dict[str, Any]],
-) -> Accounting:
-    """Match every ledger reading to where it ended: backend, outbox (pending) or rejected."""
-    stored = Counter(observation_key(o) for o in backend)
-    pending = Counter(observation_key(r["payload"]) for r in outbox if r["state"] != "rejected")
-    refused = Counter(observation_key(r["payload"]) for r in outbox if r["state"] == "rejected")
-    produced = Counter(ledger_key(e) for e in ledger)
-    n_stored = n_pending = n_rejected = 0
-    for key, count in produced.items():
-        here = min(count, stored[key])
-        n_stored += here
-        left = count - here
-        here = min(left, pending[key])
-        n_pending += here
-        left -= here
-        n_rejected += min(left, refused[key])
-    total = sum(produced.values())
-    return Accounting(
-        produced=total,
-        stored=n_stored,
-        in_outbox=n_pending,
-        rejected=n_rejected,
-        unaccounted=total - n_stored - n_pending - n_rejected,
-        duplicates_at_backend=sum(max(0, stored[k] - produced[k]) for k in stored if k in produced),
-        unexpected_at_backend=sum(c for k, c in stored.items() if k not in produced),
-    )
 
 
 # --------------------------------------------------------------------------- the whole stack

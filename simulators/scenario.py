@@ -6,9 +6,9 @@ values come from a seeded random generator so a scenario is reproducible.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -27,6 +27,7 @@ class EyeIop(_Strict):
 class TonometerScenario(_Strict):
     """A CT-80 style tonometer in a screening session."""
 
+    kind: Literal["ct80"] = "ct80"
     patients_per_hour: Annotated[float, Field(gt=0, le=36000)] = 20.0
     right: EyeIop = EyeIop()
     left: EyeIop = EyeIop(mean=15.2)
@@ -48,8 +49,49 @@ class TonometerScenario(_Strict):
     machine_no: Annotated[str, Field(pattern=r"^[0-9]{2}$")] = "01"
 
 
+class BleScenario(_Strict):
+    """A Bluetooth LE health device (its profile is the device's, in ``[devices]``)."""
+
+    kind: Literal["ble"]
+    measurements_per_hour: Annotated[float, Field(gt=0, le=36000)] = 60.0
+    #: seconds the device clock is ahead of the true time ...
+    clock_skew_s: float = 0.0
+    #: ... or the clock was never set (its Current Time reads "not known")
+    clock_unset: bool = False
+    #: measurements taken before the gateway first connects
+    stored_at_start: Annotated[int, Field(ge=0, le=1000)] = 0
+    #: share of sent values garbled (each followed by the real one: nothing is lost)
+    malformed_rate: Rate = 0.0
+    #: walk out of range every N seconds (0: never) ...
+    out_of_range_every: Annotated[float, Field(ge=0)] = 0.0
+    #: ... for this long
+    out_of_range_for: Annotated[float, Field(ge=0)] = 3.0
+    #: the measurement needs an encrypted, bonded link (Just Works pairing)
+    bonding_required: bool = False
+    #: glucose: drop the link after this many records of a RACP transfer (0: never) ...
+    racp_disconnect_after: Annotated[int, Field(ge=0)] = 0
+    #: ... this many times in the device's life
+    racp_disconnects: Annotated[int, Field(ge=0)] = 1
+    glucose_unit: Literal["mg/dL", "mmol/L"] = "mmol/L"
+    weight_unit: Literal["kg", "lb"] = "kg"
+    temperature_unit: Literal["Cel", "[degF]"] = "Cel"
+
+
+def _kind(value: Any) -> str:
+    """The scenario's family: ``kind = "ble"`` says BLE; tonometer tables may omit it."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "ct80"))
+    return str(getattr(value, "kind", "ct80"))
+
+
+DeviceScenario = Annotated[
+    Annotated[TonometerScenario, Tag("ct80")] | Annotated[BleScenario, Tag("ble")],
+    Discriminator(_kind),
+]
+
+
 class SimulationConfig(_Strict):
     seed: int = 1
     #: once production stops, seconds allowed to deliver what the devices still hold
     drain_timeout: Annotated[float, Field(gt=0)] = 60.0
-    devices: dict[str, TonometerScenario] = {}
+    devices: dict[str, DeviceScenario] = {}

@@ -100,7 +100,7 @@ def test_blood_pressure_readings_with_the_device_clock_measured_then_set() -> No
                     2026, 1, 1, 9, 0, 0
                 )
                 # waiting for more, after a quiet spell, the driver sets the clock
-                waiting = asyncio.create_task(anext(deliveries))
+                waiting = asyncio.ensure_future(anext(deliveries))
                 async with asyncio.timeout(5):
                     while stats.clock_writes == 0:
                         await asyncio.sleep(0.05)

@@ -155,3 +155,26 @@ def test_stations_name_known_devices_and_each_device_once() -> None:
     assert "device 'tono-1' is in stations 'eye' and 'bp'" in str(info.value.issues)
     config = load_config(EXAMPLE, ('stations.eye.devices=["tono-1"]',))
     assert (config.station_of("tono-1"), config.station_of("other")) == ("eye", None)
+
+
+def test_ble_devices_are_checked_and_each_fault_is_located() -> None:
+    code, out = _check(
+        EXAMPLE,
+        "--set", "devices.bpm-1.address=D0:5A:4E:B9:00",
+        "--set", "devices.bpm-1.profile=spirometer",
+        "--set", "devices.gluco-1.adapter=hci0",
+        "--set", "simulation.devices.bpm-1.clock_skew=5",
+        "--set", "simulation.devices.tono-1.colour=5",
+    )  # fmt: skip
+    assert code == EX_CONFIG
+    assert "devices.bpm-1.address: String should match pattern" in out
+    assert "devices.bpm-1.profile: Input should be 'blood-pressure', 'glucose'" in out
+    assert "devices.gluco-1.adapter: BLE adapter 'hci0': expected bluez:hciN" in out
+    # the union tag, explicit (kind = "ble") or left out (a tonometer), is not a key
+    assert "simulation.devices.bpm-1.clock_skew: unknown key" in out
+    assert "simulation.devices.tono-1.colour: unknown key" in out
+
+
+def test_two_ble_devices_with_one_address_are_refused() -> None:
+    with pytest.raises(ConfigError, match="have the same address d0:5a:4e:b9:00:01"):
+        load_config(EXAMPLE, ["devices.gluco-1.address=d0:5a:4e:b9:00:01"])

@@ -124,3 +124,22 @@ def test_the_reference_backend_takes_a_panel_and_refuses_an_empty_member(tmp_pat
     del panel["component"][1]["valueQuantity"]
     with pytest.raises(InvalidPayloadError, match="needs exactly one of valueQuantity"):
         validate(json.dumps(panel).encode(), row.msg_id)
+
+
+def test_a_wrong_device_clock_is_corrected_and_the_offset_published(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    reading = _r("pulse.rate", 71, "/min")  # stamped 10:00:00 by a clock an hour fast
+    Ingest(box, TOPICS, "Europe/Paris").commit(
+        DeviceIdentity("bpm-1", "BPM-SN-9"),
+        Delivery((reading,), "UA-651BLE", _ack, clock_offset=3600.0),
+    )
+    (row,) = box.rows()
+    obs = json.loads(row.payload)
+    assert errors("Observation", obs) == []
+    Observation.model_validate(obs)
+    assert obs["effectiveDateTime"] == "2026-11-23T09:00:00+01:00"
+    (offset,) = [e for e in obs["extension"] if e["url"].endswith("device-clock-offset")]
+    assert offset["valueQuantity"] == {
+        "value": 3600.0, "unit": "s", "system": "http://unitsofmeasure.org", "code": "s"
+    }  # fmt: skip
+    assert obs["status"] == "final"  # a corrected time is not a doubtful reading

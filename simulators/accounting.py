@@ -1,0 +1,154 @@
+"""Where every reading a simulator produced ended up: backend, outbox, rejected, or lost.
+
+A ledger line (simulators/ledger.py) names the device, the code, the value and the true
+instant of one reading; an Observation carries the same, once per panel component (a blood
+pressure is one Observation with systolic, diastolic and mean components). Readings match
+when device, code and value are equal and the times are within ``tolerance`` seconds: a
+device clock has one-second resolution, and the gateway corrects a wrong device clock by an
+offset it measured to the second (drivers/ble/driver.py), so an exact time match would call a
+correctly corrected reading lost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+#: device, code, value (rounded to 0.1), instant (epoch seconds)
+Reading = tuple[str, str, float | None, float]
+Key = tuple[str, str, str, float | None]
+
+
+def _value(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def _key(device: str, code: str, time_iso: str, value: float | None) -> Key:
+    instant = datetime.fromisoformat(time_iso)
+    return (device, code, instant.isoformat(), _value(value))
+
+
+def ledger_key(entry: dict[str, Any]) -> Key:
+    """An exact key (time included) for one ledger line."""
+    return _key(entry["device"], entry["code"], entry["time"], entry["value"])
+
+
+def observation_key(obs: dict[str, Any]) -> Key:
+    """An exact key for a single-valued Observation (see :func:`observation_readings`)."""
+    code = obs["code"]["coding"][0]["code"]
+    value = (obs.get("valueQuantity") or {}).get("value")
+    return _key(obs["device"]["identifier"]["value"], code, obs["effectiveDateTime"], value)
+
+
+def ledger_reading(entry: dict[str, Any]) -> Reading:
+    when = datetime.fromisoformat(entry["time"]).timestamp()
+    return (entry["device"], entry["code"], _value(entry["value"]), when)
+
+
+def observation_readings(obs: dict[str, Any]) -> list[Reading]:
+    """One reading per value: a panel's components, else the Observation's own value.
+
+    A panel (FHIR R4 Observation with components and neither valueQuantity nor
+    dataAbsentReason of its own, as the PHD IG codes a blood pressure) contributes each
+    component; the CT-80's per-eye Observations have a value and components that are the
+    single readings it was averaged from, which are not counted.
+    """
+    device = obs["device"]["identifier"]["value"]
+    when = datetime.fromisoformat(obs["effectiveDateTime"]).timestamp()
+    panel = "valueQuantity" not in obs and "dataAbsentReason" not in obs
+    parts = obs.get("component", []) if panel else [obs]
+    return [
+        (device, p["code"]["coding"][0]["code"],
+         _value((p.get("valueQuantity") or {}).get("value")), when)
+        for p in parts
+    ]  # fmt: skip
+
+
+def _groups(readings: Iterable[Reading]) -> dict[tuple[str, str, float | None], list[float]]:
+    out: dict[tuple[str, str, float | None], list[float]] = defaultdict(list)
+    for device, code, value, when in readings:
+        out[(device, code, value)].append(when)
+    for times in out.values():
+        times.sort()
+    return out
+
+
+def _match(wanted: list[float], found: list[float], tolerance: float) -> tuple[int, list[float]]:
+    """How many of ``wanted`` have a distinct ``found`` within tolerance; the unmatched found.
+
+    Both sorted; greedy in time order, which is a maximum matching for equal tolerances.
+    """
+    matched, left, j = 0, [], 0
+    unmatched_found: list[float] = []
+    for t in wanted:
+        while j < len(found) and found[j] < t - tolerance:
+            unmatched_found.append(found[j])
+            j += 1
+        if j < len(found) and found[j] <= t + tolerance:
+            matched += 1
+            j += 1
+        else:
+            left.append(t)
+    unmatched_found += found[j:]
+    wanted[:] = left
+    return matched, unmatched_found
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    produced: int
+    stored: int
+    in_outbox: int
+    rejected: int
+    unaccounted: int
+    duplicates_at_backend: int
+    unexpected_at_backend: int
+
+    def line(self) -> str:
+        return (
+            f"demo: produced {self.produced}, stored {self.stored}, in outbox {self.in_outbox},"
+            f" rejected {self.rejected}, unaccounted {self.unaccounted}"
+        )
+
+
+def account(
+    ledger: list[dict[str, Any]],
+    backend: list[dict[str, Any]],
+    outbox: list[dict[str, Any]],
+    tolerance: float = 2.0,
+) -> Accounting:
+    """Match every ledger reading to where it ended: backend, outbox (pending) or rejected."""
+    produced = _groups(ledger_reading(e) for e in ledger)
+    total = sum(len(times) for times in produced.values())
+    places = [
+        _groups(r for o in backend for r in observation_readings(o)),
+        _groups(r for row in outbox if row["state"] != "rejected"
+                for r in observation_readings(row["payload"])),
+        _groups(r for row in outbox if row["state"] == "rejected"
+                for r in observation_readings(row["payload"])),
+    ]  # fmt: skip
+    counts = [0, 0, 0]
+    duplicates = unexpected = 0
+    for key, wanted in produced.items():
+        all_times = list(wanted)
+        for n, place in enumerate(places):
+            matched, extra = _match(wanted, place.get(key, []), tolerance)
+            counts[n] += matched
+            if n == 0:  # a second copy at the backend of a produced reading
+                copies = sum(1 for t in extra if any(abs(t - w) <= tolerance for w in all_times))
+                duplicates += copies
+                unexpected += len(extra) - copies
+    unexpected += sum(len(times) for key, times in places[0].items() if key not in produced)
+    stored, pending, rejected = counts
+    return Accounting(
+        produced=total,
+        stored=stored,
+        in_outbox=pending,
+        rejected=rejected,
+        unaccounted=total - stored - pending - rejected,
+        duplicates_at_backend=duplicates,
+        unexpected_at_backend=unexpected,
+    )
