@@ -52,7 +52,7 @@ class TonometerScenario(_Strict):
 class BleScenario(_Strict):
     """A Bluetooth LE health device (its profile is the device's, in ``[devices]``)."""
 
-    kind: Literal["ble"]
+    kind: Literal["ble"] = "ble"
     measurements_per_hour: Annotated[float, Field(gt=0, le=36000)] = 60.0
     #: seconds the device clock is ahead of the true time ...
     clock_skew_s: float = 0.0

@@ -129,11 +129,15 @@ class BumbleBle:
             # LE security mode 1 level 2 (Core Vol 3 Part C 10.2.1): unauthenticated pairing,
             # i.e. Just Works (Vol 3 Part H 2.3.5.1), with bonding (Part C 9.4). The health
             # devices have neither display nor keyboard, so passkeys are out anyway.
+            # The identity distributed in pairing is the random static address the host
+            # connects from (Core Vol 3 Part H 3.6.5): with Bumble's default (the controller's
+            # public address) a peer never finds the bond again and every link re-pairs.
             device.pairing_config_factory = lambda _connection: PairingConfig(
                 sc=True,
                 mitm=False,
                 bonding=True,
                 delegate=PairingDelegate(PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT),
+                identity_address_type=PairingConfig.AddressType.RANDOM,
             )
             await device.power_on()
         except BaseException:

@@ -308,6 +308,7 @@ class BleakClientBumble(BaseBleakClient):
                 )
         except BaseException:
             self._subscribers.pop(characteristic.handle, None)
+            self._forget(proxy, deliver)
             raise
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
@@ -321,6 +322,25 @@ class BleakClientBumble(BaseBleakClient):
             )
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _forget(self, proxy: CharacteristicProxy[bytes], deliver: Callable[[bytes], None]) -> None:
+        """Unregister a subscriber whose CCCD write failed, without writing the CCCD again.
+
+        Bumble registers the subscriber before writing the CCCD and leaves it registered when
+        the write fails (e.g. Insufficient Authentication): a later successful subscription
+        would then deliver every value twice.
+        """
+        wrapper = proxy.subscribers.pop(deliver, None)
+        connection = self._connection
+        if wrapper is None or connection is None:
+            return
+        client = connection.gatt_client
+        for registry in (client.notification_subscribers, client.indication_subscribers):
+            subscribers = registry.get(proxy.handle)
+            if subscribers is not None:
+                subscribers.discard(wrapper)
+                if subscribers <= {proxy}:
+                    del registry[proxy.handle]
 
     def _require_connection(self) -> Connection:
         if self._connection is None:

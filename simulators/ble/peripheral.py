@@ -1,26 +1,30 @@
-"""Simulated BLE health peripherals on a Bumble host: advertising, a GATT server, measurements.
+"""Simulated BLE health peripherals on a Bumble host: advertising, stored measurements, faults.
 
-A peripheral is described as data (:class:`Profile`: advertised name and services, GATT
-services and characteristics, and which characteristic carries the measurements), so other
-health profiles (glucose, thermometer, weight scale...) are new :class:`Profile` values, not
-new code. :data:`BLOOD_PRESSURE_MONITOR` is the first.
+A peripheral serves a :class:`~simulators.ble.profiles.Profile` (data: services,
+characteristics, the measurement characteristic) through a
+:class:`~simulators.ble.server.ProfileServer` (access rules, the device clock, bonding). Like
+a real monitor it holds stored measurements (raw characteristic values given by the caller)
+and sends them, oldest first, as soon as a central enables indications (or notifications) on
+the measurement characteristic by writing its CCCD (Core Vol 3 Part G 3.3.3.3). Each
+indication is sent only after the previous one was confirmed (Part G 4.11.1: one outstanding
+indication per bearer); a confirmed measurement leaves the store and is appended to
+:attr:`SimulatedPeripheral.confirmed`.
 
-Like a real monitor, the peripheral holds stored measurements (raw characteristic values
-given by the caller) and sends them, oldest first, as soon as a central enables indications
-(or notifications) on the measurement characteristic by writing its CCCD (Core Vol 3 Part G
-3.3.3.3). Each indication is sent only after the previous one was confirmed (Part G 4.11.1:
-one outstanding indication per bearer; Bumble's ``indicate_subscriber`` returns on the
-confirmation); a confirmed measurement leaves the store and is appended to
-:attr:`SimulatedPeripheral.confirmed`. Reads and writes follow the characteristic's
-properties (else Read / Write Not Permitted, Core Vol 3 Part F 3.4.1.1: Bumble's server does
-not check them); writes by the central update :attr:`SimulatedPeripheral.values` and are
-recorded in :attr:`SimulatedPeripheral.writes`.
+Faults: :meth:`~SimulatedPeripheral.malformed` (a truncated value, sent in turn),
+:meth:`~SimulatedPeripheral.out_of_range` (links lost as a supervision timeout ends them, no
+advertising for a while) and ``bonding_required`` (see the server). The peripheral accepts LE
+Secure Connections Just Works pairing with bonding (Core Vol 3 Part H 2.3.5.1: it has neither
+display nor keyboard).
 
-Workaround (bumble 0.0.236): when the link drops while an indication awaits its
-confirmation, Bumble's GATT server forgets the pending confirmation without failing it, so the
-sender would wait for the 30 s ATT transaction timeout (Core Vol 3 Part F 3.3.3); the
-peripheral cancels its sender when the link drops instead, and the unconfirmed value stays
-stored.
+Workarounds (bumble 0.0.236):
+
+- Bumble's advertising ``auto_restart`` is bound to the advertiser object at connection time
+  and restarts it on disconnection even after advertising was stopped: the peripheral
+  restarts advertising itself, and only while it wants to advertise.
+- When the link drops while an indication awaits its confirmation, Bumble's GATT server
+  forgets the pending confirmation without failing it, so the sender would wait for the 30 s
+  ATT transaction timeout (Core Vol 3 Part F 3.3.3): the sender is cancelled when the link
+  drops, and the unconfirmed value stays stored.
 """
 
 from __future__ import annotations
@@ -29,123 +33,48 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bumble import hci
-from bumble.att import ATT_Error, AttributeValue, ErrorCode
-from bumble.core import UUID, AdvertisingData, BaseBumbleError
+from bumble.core import BaseBumbleError
 from bumble.device import AdvertisingType, Connection, Device
-from bumble.gatt import Characteristic, Service
+from bumble.gatt import Characteristic
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import TransportSink, TransportSource
+
+from simulators.ble.clock import DeviceClock
+from simulators.ble.link import VirtualController
+from simulators.ble.profiles import (
+    BLOOD_PRESSURE_MONITOR,
+    CharacteristicSpec,
+    Profile,
+    Props,
+    ServiceSpec,
+    advertising_data,
+    uuid_text,
+)
+from simulators.ble.server import ProfileServer
+
+__all__ = [
+    "BLOOD_PRESSURE_MONITOR",
+    "CharacteristicSpec",
+    "Profile",
+    "Props",
+    "ServiceSpec",
+    "SimulatedPeripheral",
+    "advertising_data",
+    "truncated",
+    "uuid_text",
+]
 
 log = logging.getLogger(__name__)
 
-Props = Characteristic.Properties
 
-
-@dataclass(frozen=True)
-class CharacteristicSpec:
-    """One characteristic: SIG 16-bit UUID (or 128-bit string), properties, initial value."""
-
-    uuid: int | str
-    properties: Characteristic.Properties
-    value: bytes = b""
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    uuid: int | str
-    characteristics: tuple[CharacteristicSpec, ...]
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What a simulated device advertises and serves, and where its measurements go."""
-
-    name: str
-    advertised_services: tuple[int | str, ...]
-    services: tuple[ServiceSpec, ...]
-    measurement: int | str
-    #: (company identifier, data) pairs (CSS Part A 1.4)
-    manufacturer_data: tuple[tuple[int, bytes], ...] = ()
-    #: (16-bit service UUID, data) pairs (CSS Part A 1.11)
-    service_data: tuple[tuple[int, bytes], ...] = ()
-
-
-def uuid_text(uuid: int | str) -> str:
-    """The form Bumble's ``UUID`` parses: 4 hex digits for a SIG UUID, else as given."""
-    return f"{uuid:04X}" if isinstance(uuid, int) else uuid
-
-
-#: Blood Pressure Profile 1.1, sensor role: Blood Pressure Service (0x1810) with Blood Pressure
-#: Measurement (0x2A35, indicate only) and Blood Pressure Feature (0x2A49, read; 0x0000: none
-#: of the optional flags), plus the Current Time Service (0x1805) with Current Time (0x2A2B,
-#: read/write/notify; Exact Time 256 + Adjust Reason, here 2026-01-01 00:00:00, a Thursday).
-BLOOD_PRESSURE_MONITOR = Profile(
-    name="SIM-BPM",
-    advertised_services=(0x1810,),
-    services=(
-        ServiceSpec(
-            0x1810,
-            (
-                CharacteristicSpec(0x2A35, Props.INDICATE),
-                CharacteristicSpec(0x2A49, Props.READ, bytes.fromhex("0000")),
-            ),
-        ),
-        ServiceSpec(
-            0x1805,
-            (
-                CharacteristicSpec(
-                    0x2A2B,
-                    Props.READ | Props.WRITE | Props.NOTIFY,
-                    bytes.fromhex("ea070101000000040000"),
-                ),
-            ),
-        ),
-    ),
-    measurement=0x2A35,
-)
-
-
-def advertising_data(profile: Profile) -> bytes:
-    """Flags, service UUIDs, service and manufacturer data, and the name, as AD structures.
-
-    Core Vol 3 Part C 11 (format); CSS Part A 1.3 (Flags: LE General Discoverable, BR/EDR not
-    supported), 1.1 (complete lists of 16-, 32- and 128-bit service UUIDs), 1.11 (service
-    data), 1.4 (manufacturer data), 1.2 (complete local name). Legacy advertising PDUs carry
-    at most 31 octets of it (Core Vol 6 Part B 2.3.1.1).
-    """
-    by_width: dict[int, bytes] = {2: b"", 4: b"", 16: b""}
-    for service in profile.advertised_services:
-        le = UUID(uuid_text(service)).to_bytes()
-        by_width[len(le)] += le
-    list_type = {
-        2: AdvertisingData.Type.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-        4: AdvertisingData.Type.COMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS,
-        16: AdvertisingData.Type.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-    }
-    flags = (
-        AdvertisingData.Flags.LE_GENERAL_DISCOVERABLE_MODE
-        | AdvertisingData.Flags.BR_EDR_NOT_SUPPORTED
-    )
-    structures: list[tuple[int, bytes]] = [(AdvertisingData.Type.FLAGS, bytes([flags]))]
-    structures += [(list_type[w], uuids) for w, uuids in by_width.items() if uuids]
-    structures += [
-        (AdvertisingData.Type.SERVICE_DATA_16_BIT_UUID, uuid.to_bytes(2, "little") + data)
-        for uuid, data in profile.service_data
-    ]
-    structures += [
-        (AdvertisingData.Type.MANUFACTURER_SPECIFIC_DATA, company.to_bytes(2, "little") + data)
-        for company, data in profile.manufacturer_data
-    ]
-    structures.append((AdvertisingData.Type.COMPLETE_LOCAL_NAME, profile.name.encode()))
-    payload = bytes(AdvertisingData(structures))
-    if len(payload) > 31:
-        raise ValueError(f"{profile.name}: {len(payload)} octets of advertising data, max 31")
-    return payload
+def truncated(value: bytes, cut: int = 1) -> bytes:
+    """``value`` without its last ``cut`` octets: the flags announce a field that is not there."""
+    return value[: max(0, len(value) - cut)]
 
 
 class SimulatedPeripheral:
@@ -166,22 +95,48 @@ class SimulatedPeripheral:
         advertising_interval_ms: float = 20.0,
         on_confirmed: Callable[[bytes], None] | None = None,
         on_write: Callable[[str, bytes], None] | None = None,
+        clock: DeviceClock | None = None,
+        bonding_required: bool = False,
     ) -> None:
         self.profile = profile
         self.on_confirmed = on_confirmed
-        self.on_write = on_write
+        self.clock = clock
         self.pending: deque[bytes] = deque(measurements)
         self.confirmed: list[bytes] = []
-        self.writes: list[tuple[str, bytes]] = []
-        self.values: dict[str, bytes] = {}
+        #: HCI reasons of the disconnections seen, in order (0x08: supervision timeout...)
+        self.disconnections: list[int] = []
+        #: called with (link, HCI reason) when a link ends
+        self.disconnection_listeners: list[Callable[[Connection, int], None]] = []
         self._interval = advertising_interval_ms
         self._confirmed_changed = asyncio.Condition()
         self._senders: dict[Connection, asyncio.Task[None]] = {}
-        self.characteristics: dict[str, Characteristic[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._advertising = asyncio.Lock()
+        self._wants_advertising = False
         source, sink = hci_pair
+        self._controller = source if isinstance(source, VirtualController) else None
         self.device = Device.with_hci(profile.name, hci.Address(address), source, sink)
-        self.device.add_services([self._service(spec) for spec in profile.services])
-        self.measurement = self.characteristics[uuid_text(profile.measurement)]
+        # LE Secure Connections, Just Works, bonding (Core Vol 3 Part H 2.3.5.1, Part C 9.4)
+        self.device.pairing_config_factory = lambda _connection: PairingConfig(
+            sc=True,
+            mitm=False,
+            bonding=True,
+            delegate=PairingDelegate(PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT),
+        )
+        self.server = ProfileServer(
+            self.device,
+            profile,
+            clock=clock,
+            bonding_required=bonding_required,
+            on_write=on_write,
+        )
+        #: what centrals wrote, as (UUID, value), and the current characteristic values
+        self.writes, self.values = self.server.writes, self.server.values
+        self.measurement = (
+            None if profile.measurement is None else self.server.characteristic(profile.measurement)
+        )
+        if self.measurement is not None:
+            self.measurement.on(Characteristic.EVENT_SUBSCRIPTION, self._on_subscription)
 
     @property
     def address(self) -> str:
@@ -192,68 +147,18 @@ class SimulatedPeripheral:
     def connections(self) -> list[Connection]:
         return list(self.device.connections.values())
 
-    def _service(self, spec: ServiceSpec) -> Service:
-        characteristics = []
-        for c in spec.characteristics:
-            key = uuid_text(c.uuid)
-            self.values[key] = c.value
-            characteristic = Characteristic[bytes](
-                key,
-                c.properties,
-                Characteristic.Permissions.READABLE | Characteristic.Permissions.WRITEABLE,
-                AttributeValue[bytes](
-                    read=lambda _conn, key=key, props=c.properties: self._read(key, props),
-                    write=lambda _conn, value, key=key, props=c.properties: self._write(
-                        key, props, value
-                    ),
-                ),
-            )
-            characteristic.on(Characteristic.EVENT_SUBSCRIPTION, self._on_subscription)
-            self.characteristics[key] = characteristic
-            characteristics.append(characteristic)
-        return Service(uuid_text(spec.uuid), characteristics)
+    async def drain(self, connection: Connection) -> None:
+        """Wait until the controller has taken every packet queued for ``connection``."""
+        host_link = self.device.host.connections.get(connection.handle)
+        if host_link is not None:
+            with contextlib.suppress(ValueError):  # nothing was ever sent on it
+                await host_link.acl_packet_queue.drain(connection.handle)
 
-    def _read(self, uuid: str, properties: Characteristic.Properties) -> bytes:
-        # Bumble's server does not check the properties itself: a characteristic value that
-        # cannot be read answers Read Not Permitted (Core Vol 3 Part F 3.4.1.1, code 0x02).
-        if not properties & Props.READ:
-            raise ATT_Error(ErrorCode.READ_NOT_PERMITTED)
-        return self.values[uuid]
+    def _enabled(self, connection: Connection, c: Characteristic[bytes]) -> tuple[bool, bool]:
+        cccd = self.device.gatt_server.read_cccd(connection, c)
+        return bool(cccd[0] & 0x01), bool(cccd[0] & 0x02)
 
-    def _write(self, uuid: str, properties: Characteristic.Properties, value: bytes) -> None:
-        if not properties & (Props.WRITE | Props.WRITE_WITHOUT_RESPONSE):
-            raise ATT_Error(ErrorCode.WRITE_NOT_PERMITTED)
-        self.values[uuid] = bytes(value)
-        self.writes.append((uuid, bytes(value)))
-        if self.on_write is not None:
-            self.on_write(uuid, bytes(value))
-
-    async def start(self) -> Self:
-        """Power on and advertise."""
-        await self.device.power_on()
-        self.device.on(Device.EVENT_CONNECTION, self._on_connection)
-        await self.advertise()
-        return self
-
-    async def advertise(self) -> None:
-        """Advertise, connectable and undirected (ADV_IND), until a central connects.
-
-        Advertising resumes by itself once that central has gone.
-        """
-        await self.device.start_advertising(
-            advertising_type=AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE,
-            advertising_data=advertising_data(self.profile),
-            auto_restart=True,
-            advertising_interval_min=self._interval,
-            advertising_interval_max=self._interval,
-        )
-
-    async def stop_advertising(self) -> None:
-        """Stop advertising (links stay up): a device switched off, or out of range."""
-        await self.device.stop_advertising()
-
-    def _on_connection(self, connection: Connection) -> None:
-        connection.on(Connection.EVENT_DISCONNECTION, lambda _reason: self._stop_sender(connection))
+    # -- stored measurements ----------------------------------------------------------------
 
     def _on_subscription(self, bearer: object, notify: bool, indicate: bool) -> None:
         if not isinstance(bearer, Connection):
@@ -264,6 +169,7 @@ class SimulatedPeripheral:
             self._senders[bearer] = asyncio.create_task(self._send_stored(bearer, indicate))
 
     async def _send_stored(self, connection: Connection, indicate: bool) -> None:
+        assert self.measurement is not None
         while self.pending:
             value = self.pending[0]
             try:
@@ -288,16 +194,92 @@ class SimulatedPeripheral:
     def send(self, *values: bytes) -> None:
         """Store more measurements; send them now to a central that is subscribed."""
         self.pending.extend(values)
+        if self.measurement is None:
+            return
         for connection in self.connections:
-            cccd = self.device.gatt_server.read_cccd(connection, self.measurement)
-            if cccd[0] & 0x03:
-                self._on_subscription(connection, bool(cccd[0] & 0x01), bool(cccd[0] & 0x02))
+            notify, indicate = self._enabled(connection, self.measurement)
+            if notify or indicate:
+                self._on_subscription(connection, notify, indicate)
+
+    def malformed(self, value: bytes, cut: int = 1) -> bytes:
+        """Send ``value`` truncated (a garbled measurement), in turn with the others; it."""
+        garbled = truncated(value, cut)
+        self.send(garbled)
+        return garbled
 
     async def wait_confirmed(self, count: int, timeout: float = 5.0) -> list[bytes]:
         """Wait until ``count`` measurements in all were confirmed (or notified); those."""
         async with asyncio.timeout(timeout), self._confirmed_changed:
             await self._confirmed_changed.wait_for(lambda: len(self.confirmed) >= count)
         return self.confirmed[:count]
+
+    # -- advertising and links --------------------------------------------------------------
+
+    async def start(self) -> Self:
+        """Power on and advertise."""
+        await self.device.power_on()
+        self.device.on(Device.EVENT_CONNECTION, self._on_connection)
+        await self.advertise()
+        return self
+
+    async def advertise(self) -> None:
+        """Advertise, connectable and undirected (ADV_IND), until a central connects.
+
+        Advertising resumes by itself once that central has gone, until
+        :meth:`stop_advertising`.
+        """
+        self._wants_advertising = True
+        async with self._advertising:
+            await self.device.start_advertising(
+                advertising_type=AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE,
+                advertising_data=advertising_data(self.profile),
+                advertising_interval_min=self._interval,
+                advertising_interval_max=self._interval,
+            )
+
+    async def stop_advertising(self) -> None:
+        """Stop advertising (links stay up): a device switched off, or out of range."""
+        self._wants_advertising = False
+        async with self._advertising:
+            await self.device.stop_advertising()
+
+    def _on_connection(self, connection: Connection) -> None:
+        connection.on(
+            Connection.EVENT_DISCONNECTION,
+            lambda reason: self._on_disconnection(connection, reason),
+        )
+
+    def _on_disconnection(self, connection: Connection, reason: int) -> None:
+        self.disconnections.append(reason)
+        self._stop_sender(connection)
+        for listener in self.disconnection_listeners:
+            listener(connection, reason)
+        if self._wants_advertising:
+            self._spawn(self._advertise_again())
+
+    async def _advertise_again(self) -> None:
+        if self._wants_advertising:
+            with contextlib.suppress(hci.HCI_Error):  # powered off in the meantime
+                await self.advertise()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def out_of_range(self, seconds: float) -> None:
+        """Leave the central's range for ``seconds``: links lost, not heard advertising.
+
+        The central sees Connection Timeout (0x08), as when its supervision timer expires
+        (Core Vol 6 Part B 4.5.2); then the device comes back and advertises again.
+        """
+        await self.stop_advertising()
+        if self._controller is not None:
+            self._controller.lose_le_links()
+        else:  # a controller that cannot fake a lost link: end it as a user would
+            await self.disconnect()
+        await asyncio.sleep(seconds)
+        await self.advertise()
 
     async def disconnect(self) -> None:
         """Drop every link, as a monitor switching itself off would."""
@@ -306,9 +288,11 @@ class SimulatedPeripheral:
                 await connection.disconnect(hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)
 
     async def close(self) -> None:
-        for task in list(self._senders.values()):
+        self._wants_advertising = False
+        tasks = [*self._senders.values(), *self._tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._senders.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._senders.clear()
         await self.stop_advertising()
         await self.disconnect()
