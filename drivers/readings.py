@@ -60,3 +60,6 @@ class Delivery:
     #: how far the corrected device time may be from the true measurement time, seconds
     #: (clock resolution plus the error of ``clock_offset``); visit binding widens by it
     time_uncertainty: float = 1.0
+    #: False when the device gave no time for a measurement it had stored (its clock was not
+    #: set): the reception time stands in, and nobody can tell when it was really taken
+    time_known: bool = True

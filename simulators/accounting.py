@@ -120,9 +120,15 @@ def account(
     outbox: list[dict[str, Any]],
     tolerance: float = 2.0,
 ) -> Accounting:
-    """Match every ledger reading to where it ended: backend, outbox (pending) or rejected."""
-    produced = _groups(ledger_reading(e) for e in ledger)
-    total = sum(len(times) for times in produced.values())
+    """Match every ledger reading to where it ended: backend, outbox (pending) or rejected.
+
+    A reading the ledger marks ``"time_known": false`` (taken while the device's clock was not
+    set: nobody can know when) matches on device, code and value alone, after the others.
+    """
+    known = _groups(ledger_reading(e) for e in ledger if e.get("time_known", True))
+    unknown = _groups(ledger_reading(e) for e in ledger if not e.get("time_known", True))
+    total = sum(len(t) for t in known.values()) + sum(len(t) for t in unknown.values())
+    produced_times = {key: list(times) for key, times in known.items()}
     places = [
         _groups(r for o in backend for r in observation_readings(o)),
         _groups(r for row in outbox if row["state"] != "rejected"
@@ -131,17 +137,19 @@ def account(
                 for r in observation_readings(row["payload"])),
     ]  # fmt: skip
     counts = [0, 0, 0]
+    for n, place in enumerate(places):
+        for wanted_groups, within in ((known, tolerance), (unknown, float("inf"))):
+            for key, wanted in wanted_groups.items():
+                matched, rest = _match(wanted, place.get(key, []), within)
+                counts[n] += matched
+                place[key] = rest
     duplicates = unexpected = 0
-    for key, wanted in produced.items():
-        all_times = list(wanted)
-        for n, place in enumerate(places):
-            matched, extra = _match(wanted, place.get(key, []), tolerance)
-            counts[n] += matched
-            if n == 0:  # a second copy at the backend of a produced reading
-                copies = sum(1 for t in extra if any(abs(t - w) <= tolerance for w in all_times))
-                duplicates += copies
-                unexpected += len(extra) - copies
-    unexpected += sum(len(times) for key, times in places[0].items() if key not in produced)
+    for key, extra in places[0].items():
+        for t in extra:  # a second copy of a produced reading, or something never produced
+            if key in unknown or any(abs(t - w) <= tolerance for w in produced_times.get(key, [])):
+                duplicates += 1
+            else:
+                unexpected += 1
     stored, pending, rejected = counts
     return Accounting(
         produced=total,

@@ -161,7 +161,11 @@ class BleDriver:
         if characteristic is None:
             return
         try:
-            device = parse_current_time(await self.link.read(CURRENT_TIME)).time
+            current = parse_current_time(await self.link.read(CURRENT_TIME))
+            device = current.exact()
+            if device is not None and current.fractions256 == 0:
+                # whole seconds only: the clock is on average half a second past its reading
+                device += timedelta(seconds=0.5)
         except GattParseError as exc:
             log.warning("ble clock unreadable device=%s error=%s", self.device_id, exc)
             device = None
@@ -212,7 +216,9 @@ class BleDriver:
         parsed: object,
         received: datetime,
         acknowledge: Callable[[], Awaitable[None]] | None = None,
+        stored: bool = False,
     ) -> Delivery | None:
+        """``stored``: the value was held by the device (RACP record, or the burst on connect)."""
         # a value without a device time stamp takes the reception time, given in the device's
         # time frame so that the same offset corrects every reading of the delivery
         in_device_frame = received + timedelta(seconds=self._offset)
@@ -225,17 +231,25 @@ class BleDriver:
             acknowledge=acknowledge if acknowledge is not None else _noop,
             clock_offset=self._offset,
             time_uncertainty=2.0,  # 1 s clock resolution + 1 s offset measurement
+            # a live value without a time stamp was taken just now; a stored one, any time
+            time_known=readings.stamped(parsed) or not stored,
         )
 
     async def _stream(self) -> AsyncIterator[Delivery]:
+        # the values sent at once on subscription, until a quiet spell, are the stored ones
+        burst = True
         while True:
-            item = await self._next(self.settings.quiet if self._clock_due else None)
+            item = await self._next(self.settings.quiet if burst or self._clock_due else None)
             if item is None:
-                await self._set_clock()
+                burst = False
+                if self._clock_due:
+                    await self._set_clock()
                 continue
             uuid, value, received = item
             parsed = self._parse(uuid, value)
-            if parsed is not None and (delivery := self._delivery(parsed, received)) is not None:
+            if parsed is None:
+                continue
+            if (delivery := self._delivery(parsed, received, stored=burst)) is not None:
                 yield delivery
 
     # -- glucose ------------------------------------------------------------------------------
@@ -305,7 +319,7 @@ class BleDriver:
         ack: Callable[[], Awaitable[None]] | None = None
         if self.cursor is not None:
             ack = functools.partial(_advance, self.cursor, m.sequence_number)
-        delivery = self._delivery(m, received, ack)
+        delivery = self._delivery(m, received, ack, stored=True)
         if delivery is None and self.cursor is not None:
             self.cursor.advance(m.sequence_number)  # a control-solution test: nothing to store
         return delivery

@@ -131,3 +131,14 @@ def readings(value: object, received: datetime) -> tuple[DeviceReading, ...]:
     if isinstance(value, PlxSpotCheck | PlxContinuous):
         return pulse_oximetry(value, received)
     return ()
+
+
+def stamped(value: object) -> bool:
+    """Whether a parsed measurement carries the device's own time of measurement."""
+    if isinstance(value, GlucoseMeasurement):
+        return value.base_time is not None  # mandatory; Date Time year 0 = clock not set
+    if isinstance(value, PlxSpotCheck):
+        return value.timestamp is not None
+    if isinstance(value, BloodPressureMeasurement | TemperatureMeasurement | WeightMeasurement):
+        return value.time_stamp is not None
+    return False

@@ -92,9 +92,10 @@ QUANTITIES: dict[str, QuantityCode] = {
         Coding(LOINC, "8867-4", "Heart rate"), "/min", "/min",
         mdc=Coding(MDC, "149546", "MDC_PULS_RATE_NON_INV"),
     ),
-    # the pulse rate a pulse oximeter reports
+    # the pulse rate a pulse oximeter reports: the PHD IG pairs MDC_PULS_OXIM_PULS_RATE with
+    # LOINC 8889-8, not the generic heart rate 8867-4
     "spo2.pulse.rate": QuantityCode(
-        Coding(LOINC, "8867-4", "Heart rate"), "/min", "/min",
+        Coding(LOINC, "8889-8", "Heart rate by Pulse oximetry"), "/min", "/min",
         mdc=Coding(MDC, "149530", "MDC_PULS_OXIM_PULS_RATE"),
     ),
     "spo2": QuantityCode(

@@ -85,6 +85,13 @@ class DeviceIdentity:
     calibration_required: bool = False
 
 
+#: the note on a reading whose device gave no time for it (drivers.readings.Delivery.time_known)
+TIME_UNKNOWN = (
+    "Measurement time unknown (the device's clock was not set): the time shown is when the"
+    " gateway received it."
+)
+
+
 class Ingest:
     """The pipeline from delivery to outbox (validation and visit binding come next)."""
 
@@ -134,6 +141,8 @@ class Ingest:
             flags = [] if calibration is None else [self._calibration_flag(device, calibration)]
             flags += [gate(device.device_id, r) for gate in self.gates]
             flags += list(r.remarks)
+            if not delivery.time_known:
+                flags.append(TIME_UNKNOWN)
             m = Measurement(
                 msg_id=message_id(device.device_id, device.serial_number, r.record_key, r.quantity),
                 bus_id=self.topics.bus,
@@ -225,6 +234,8 @@ class Ingest:
     def _bind(self, device: DeviceIdentity, delivery: Delivery, device_ts: float) -> Binding | None:
         if self.visits is None or device.station is None:
             return None
+        if not delivery.time_known:  # never guessed: it may be an earlier patient's
+            return Binding(None, "measurement time unknown: the device's clock was not set")
         measured = device_ts  # already corrected by the device's clock offset
         u = delivery.time_uncertainty
         return self.visits.bind(device.station, measured - u, measured + u)

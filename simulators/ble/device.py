@@ -125,7 +125,8 @@ class SimulatedBleDevice:
         """Take one measurement at the true instant ``at`` (default: now); what was sent."""
         real = (at or self.clock.real_now()).astimezone(self.zone).replace(microsecond=0)
         sequence = self.glucometer.next_sequence_number if self.glucometer is not None else 0
-        drawn = DRAWS[self.kind](self.rng, self.clock.at(real), self._units, sequence)
+        stamp = self.clock.at(real)
+        drawn = DRAWS[self.kind](self.rng, stamp, self._units, sequence)
         garbled = self.rng.random() < self.scenario.malformed_rate
         for reading in drawn.readings:
             self.ledger.write(
@@ -135,6 +136,8 @@ class SimulatedBleDevice:
                 unit=reading.unit,
                 time=real.isoformat(),
                 status="ok",
+                # an unset clock stamps nothing: no collector can know when this was taken
+                time_known=stamp is not None,
             )
         self.produced += len(drawn.readings)
         if self.glucometer is not None:

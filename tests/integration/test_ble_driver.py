@@ -8,20 +8,29 @@ are what the daemon commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from drivers.ble.adapter import BleAdapter
+from drivers.ble.cursor import RecordCursor
 from drivers.ble.driver import BleDriver, BleDriverSettings, BleStats
 from drivers.ble.gatt.bp import BloodPressureMeasurement, encode_blood_pressure_measurement
 from drivers.ble.gatt.clock import parse_current_time
 from drivers.ble.link import BleLink, LinkSettings
 from drivers.ble.profiles import PROFILES
 from drivers.codec.ieee11073 import MedicalFloat
+from drivers.errors import TransientDeviceError
 from drivers.readings import Delivery
+from simulators.ble.device import SimulatedBleDevice
 from simulators.ble.link import VirtualRadio
 from simulators.ble.peripheral import BLOOD_PRESSURE_MONITOR, SimulatedPeripheral
+from simulators.ledger import Ledger
+from simulators.scenario import BleScenario
 
 ADDRESS = "D0:5A:4E:B9:00:01"
 # a blood pressure of 122/80 (mean 94) mmHg, pulse 72, stamped 2026-01-01 10:00:00 by the
@@ -110,3 +119,63 @@ def test_blood_pressure_readings_with_the_device_clock_measured_then_set() -> No
                 assert parse_current_time(written).time == gateway_now
 
     run(scenario)
+
+
+async def collect(
+    radio: VirtualRadio, cursor: RecordCursor, want: int, settings: BleDriverSettings
+) -> tuple[list[str], int]:
+    """The supervisor's loop in miniature: connect, commit + acknowledge, reconnect on loss."""
+    keys: list[str] = []
+    links = 0
+    while len(keys) < want:
+        links += 1
+        async with gateway(radio, "glucose", GLUCOMETER) as link:
+            driver = BleDriver(link, "gluco-1", datetime.now, settings, cursor)
+            with contextlib.suppress(TransientDeviceError):
+                async for delivery in driver.deliveries():
+                    keys += [r.record_key for r in delivery.readings]  # "committed"
+                    await delivery.acknowledge()
+                    if len(keys) == want:
+                        break
+    return keys, links
+
+
+GLUCOMETER = "D0:5A:4E:B9:00:02"
+
+
+def test_a_glucometer_dropping_the_link_mid_transfer_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    plan = BleScenario(measurements_per_hour=1, stored_at_start=6, racp_disconnect_after=4)
+    settings = BleDriverSettings(racp_poll=0.2)
+
+    async def scenario() -> None:
+        ledger = Ledger(tmp_path / "ledger.jsonl")
+        async with VirtualRadio(peripherals=1) as radio:
+            paris = ZoneInfo("Europe/Paris")
+            meter = SimulatedBleDevice(
+                "gluco-1", "glucose", GLUCOMETER, radio.hci(0), plan, ledger, paris,
+                random.Random(3),
+            )  # fmt: skip
+            running = asyncio.create_task(meter.run())
+            cursor = RecordCursor(tmp_path / "ble", "gluco-1", GLUCOMETER)
+            keys, links = await collect(radio, cursor, 6, settings)
+            assert keys == [f"glucose|seq|{n}" for n in range(1, 7)]
+            assert links == 2  # the meter dropped the first link after four records
+            assert cursor.sequence == 6
+            assert meter.glucometer is not None
+            assert meter.glucometer.completed_transfers >= 1
+
+            # a restarted gateway (a new cursor object on the same file) fetches only what
+            # is new: the meter's seventh record
+            meter.measure()
+            restarted = RecordCursor(tmp_path / "ble", "gluco-1", GLUCOMETER)
+            keys, _ = await collect(radio, restarted, 1, settings)
+            assert keys == ["glucose|seq|7"]
+            assert restarted.sequence == 7
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        ledger.close()
+
+    run(scenario, timeout=30)

@@ -126,6 +126,6 @@ def test_every_other_characteristic_decodes(uuid: str, value: str) -> None:
     assert code == 0, err
     assert err.startswith("# ")  # the parsed value, named
     if uuid == "2A5F":
-        assert [_codes(o)[0] for o in obs] == ["2708-6", "8867-4"]
+        assert [_codes(o)[0] for o in obs] == ["2708-6", "8889-8"]
     elif uuid == "2A36":
         assert obs == []  # a cuff pressure during inflation is not a reading
