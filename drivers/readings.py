@@ -42,6 +42,9 @@ class DeviceReading:
     #: what the device said about this measurement that makes it doubtful (e.g. "Cuff fit too
     #: loose"); published as notes on a preliminary Observation
     remarks: tuple[str, ...] = ()
+    #: decimals the device gave the value (IEEE 11073 exponent -2: 72.50 has 2); FHIR R4
+    #: decimals keep their precision (2.00 is not 2.0). None: as the number prints
+    decimals: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ error (naming the field and byte offset) and exits 65 (EX_DATAERR, sysexits.h).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -69,4 +68,4 @@ def decode_gatt(uuid: str, value: str, device: str, serial: str, timezone: str) 
         if p.quarantine is not None:
             click.echo(f"# quarantined (never published): {p.quarantine}", err=True)
             continue
-        click.echo(json.dumps(fhir.observation(p.measurement), sort_keys=True))
+        click.echo(fhir.dumps(fhir.observation(p.measurement)))

@@ -38,6 +38,7 @@ def _reading(quantity: str, v: MedicalFloat, unit: str, at: datetime, key: str,
         ReadingStatus.UNRELIABLE if remarks else ReadingStatus.OK,
         special=v.special.value if v.special is not None else None,
         remarks=remarks,
+        decimals=max(0, -v.exponent) if v.special is None else None,
     )
 
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from edge.pipeline.codes import PANELS, UCUM, Coding, QuantityCode, quantity_code
@@ -63,8 +64,24 @@ def _coding(c: Coding) -> dict[str, str]:
     return {"system": c.system, "code": c.code, "display": c.display}
 
 
-def _quantity(value: float, unit: str, ucum: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": ucum}
+class Precise(float):
+    """A float that keeps the number of decimals the device gave it.
+
+    FHIR R4 2.24.0.1 (decimal): "the precision of the decimal value has significance", so
+    72.50 kg from a scale is published as 72.50, not 72.5 (:func:`encode` writes it so).
+    """
+
+    decimals: int
+
+    def __new__(cls, value: float, decimals: int) -> Precise:
+        obj = super().__new__(cls, value)
+        obj.decimals = decimals
+        return obj
+
+
+def _quantity(value: float, unit: str, ucum: str, decimals: int | None = None) -> dict[str, Any]:
+    shown = value if decimals is None else Precise(value, decimals)
+    return {"value": shown, "unit": unit, "system": UCUM, "code": ucum}
 
 
 def _absent(code: str, text: str) -> dict[str, Any]:
@@ -168,7 +185,7 @@ def observation(m: Measurement) -> dict[str, Any]:
         obs["component"] = [_part(p) for p in m.parts]
         return obs
     assert qc is not None
-    _value(obs, m.quantity, m.value, m.unit, m.absent, m.interpretation)
+    _value(obs, m.quantity, m.value, m.unit, m.absent, m.interpretation, m.decimals)
     components = []
     for n, reading in enumerate(m.components, start=1):
         comp: dict[str, Any] = {"code": {"coding": [_coding(qc.code)], "text": f"Reading {n}"}}
@@ -186,7 +203,7 @@ def _part(p: Part) -> dict[str, Any]:
     qc = quantity_code(p.quantity)
     comp: dict[str, Any] = {"code": {"coding": [_coding(c) for c in qc.codings],
                                      "text": qc.code.display}}  # fmt: skip
-    _value(comp, p.quantity, p.value, p.unit, p.absent, p.interpretation)
+    _value(comp, p.quantity, p.value, p.unit, p.absent, p.interpretation, p.decimals)
     return comp
 
 
@@ -197,6 +214,7 @@ def _value(
     unit: str,
     absent: Absent | None,
     interpretation: str | None,
+    decimals: int | None = None,
 ) -> None:
     """Set a value's valueQuantity (or dataAbsentReason), interpretation and referenceRange."""
     qc = quantity_code(quantity)
@@ -204,7 +222,7 @@ def _value(
         text = _ABSENT_TEXT[absent] if absent else "OVER: above the device's measuring range"
         target["dataAbsentReason"] = _absent(absent or "error", text)
         return
-    target["valueQuantity"] = _quantity(value, unit, _ucum(qc, unit))
+    target["valueQuantity"] = _quantity(value, unit, _ucum(qc, unit), decimals)
     if interpretation is not None:
         # HL7 v3 ObservationInterpretation against the screening reference range it names
         target["interpretation"] = [
@@ -231,6 +249,31 @@ def _ucum(qc: QuantityCode, unit: str) -> str:
         raise KeyError(f"no UCUM code for unit {unit!r}") from None
 
 
+#: marks a :class:`Precise` number inside a JSON string until it is written out bare
+_MARK = "\ue000"
+_MARKED = re.compile(r'"\\ue000(-?[0-9]+(?:\.[0-9]+)?)"')
+
+
+def _mark(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _mark(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_mark(value) for value in node]
+    if isinstance(node, Precise):
+        return f"{_MARK}{node:.{node.decimals}f}"
+    return node
+
+
+def dumps(obs: dict[str, Any], **kwargs: Any) -> str:
+    """JSON with every :class:`Precise` value written with its own number of decimals.
+
+    :mod:`json` writes floats with ``float.__repr__`` (72.5), so each is first replaced by a
+    marked string holding its exact digits, and the marks are then stripped with the quotes.
+    """
+    text = json.dumps(_mark(obs), sort_keys=True, **kwargs)
+    return _MARKED.sub(r"\1", text)
+
+
 def encode(m: Measurement) -> bytes:
     """Compact, key-sorted UTF-8 JSON: byte-identical for the same measurement."""
-    return json.dumps(observation(m), separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return dumps(observation(m), separators=(",", ":")).encode("utf-8")

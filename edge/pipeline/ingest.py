@@ -162,6 +162,7 @@ class Ingest:
                 calibration_due=record.valid_until if record is not None else None,
                 absent=_ABSENT.get(r.special) if r.special else None,
                 clock_offset=delivery.clock_offset,
+                decimals=r.decimals,
             )
             out.append(Prepared(m, binding, verdict.quarantine, calibration))
         return self._panels(device, delivery, out)
@@ -191,7 +192,7 @@ class Ingest:
             reasons = list(dict.fromkeys(p.quarantine for _, p in members if p.quarantine))
             parts = tuple(
                 Part(quantity=m.quantity, value=m.value, unit=m.unit,
-                     interpretation=m.interpretation, absent=m.absent)
+                     interpretation=m.interpretation, absent=m.absent, decimals=m.decimals)
                 for m in ms
             )  # fmt: skip
             unreliable = any(m.device_status == "unreliable" for m in ms)

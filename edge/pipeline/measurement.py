@@ -37,6 +37,7 @@ class Part(BaseModel):
     unit: str
     interpretation: Literal["H", "L", "N"] | None = None
     absent: Absent | None = None
+    decimals: int | None = None
 
 
 class Measurement(BaseModel):
@@ -72,6 +73,8 @@ class Measurement(BaseModel):
     #: seconds the device clock was ahead of the gateway's when it stamped the reading;
     #: ``effective`` is already corrected by it (0: not measured, or no correction)
     clock_offset: float = 0.0
+    #: decimals the device gave ``value`` (FHIR R4: the precision of a decimal is significant)
+    decimals: int | None = None
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

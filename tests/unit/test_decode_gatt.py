@@ -23,8 +23,12 @@ from drivers.ble.gatt.registry import CHARACTERISTICS, uuid16
 from drivers.ble.gatt.thermometer import TemperatureMeasurement, encode_temperature_measurement
 from drivers.ble.gatt.weight import WeightMeasurement, encode_weight_measurement
 from drivers.codec.ieee11073 import MedicalFloat, Special
+from drivers.readings import Delivery, DeviceReading
 from edge.cli import main
+from edge.pipeline import fhir
+from edge.pipeline.ingest import DeviceIdentity, Ingest
 from tests.contract import errors
+from tests.helpers import TOPICS
 
 F = MedicalFloat.of
 AT = datetime(2026, 11, 23, 9, 30, 0)
@@ -129,3 +133,30 @@ def test_every_other_characteristic_decodes(uuid: str, value: str) -> None:
         assert [_codes(o)[0] for o in obs] == ["2708-6", "8889-8"]
     elif uuid == "2A36":
         assert obs == []  # a cuff pressure during inflation is not a reading
+
+
+def test_the_device_precision_is_kept_in_the_published_number() -> None:
+    """FHIR R4 decimal: precision is significant; IEEE 11073 carries it in the exponent."""
+    outputs = []
+    for mantissa, exponent in ((3670, -2), (367, -1)):
+        value = encode_temperature_measurement(
+            TemperatureMeasurement(unit="Cel", temperature=MedicalFloat(mantissa, exponent))
+        )
+        result = CliRunner().invoke(main, ["decode", "gatt", "2A1C", value.hex()])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert '"value": 36.70}' in outputs[0]
+    assert '"value": 36.7}' in outputs[1]
+    # the outbox payload too (what the backend receives), and it is still the same number
+    reading = DeviceReading("body.temperature", 36.7, "Cel", datetime(2026, 11, 23, 10), "k",
+                            decimals=2)  # fmt: skip
+    (prepared,) = Ingest(None, TOPICS, "Europe/Paris").measurements(
+        DeviceIdentity("thermo-1", "T-1"), Delivery((reading,), "HTS", _no_ack)
+    )
+    payload = fhir.encode(prepared.measurement)
+    assert b'"value":36.70}' in payload
+    assert json.loads(payload)["valueQuantity"]["value"] == 36.7
+
+
+async def _no_ack() -> None:
+    return None
