@@ -160,13 +160,16 @@ class Daemon:
                 for _ in visits.close_idle(section.idle_close_s, station=station):
                     events.raise_event("visit.closed", "info", None, station=station, by="idle")
 
-    async def _device(self, device_id: str, device: Ct80Device, ingest: Ingest) -> None:
-        identity = DeviceIdentity(
+    def _identity(self, device_id: str, device: Ct80Device | BleDevice) -> DeviceIdentity:
+        return DeviceIdentity(
             device_id,
             device.serial_number,
             self.config.station_of(device_id),
             calibration_required=device.calibration_required,
         )
+
+    async def _device(self, device_id: str, device: Ct80Device, ingest: Ingest) -> None:
+        identity = self._identity(device_id, device)
         stats = Ct80Stats()
         health = self.health.setdefault(device_id, DeviceHealth())
 
@@ -187,12 +190,7 @@ class Daemon:
         )
 
     async def _ble(self, device_id: str, device: BleDevice, ingest: Ingest) -> None:
-        identity = DeviceIdentity(
-            device_id,
-            device.serial_number,
-            self.config.station_of(device_id),
-            calibration_required=device.calibration_required,
-        )
+        identity = self._identity(device_id, device)
         adapter = self.adapters.setdefault(device.adapter, BleAdapter(device.adapter))
         profile = PROFILES[device.profile]
         link_settings = LinkSettings(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from simulators.ble.link import VirtualRadio
 from simulators.ble.peripheral import BLOOD_PRESSURE_MONITOR, SimulatedPeripheral
 from simulators.ledger import Ledger
 from simulators.scenario import BleScenario
+from tests.ble_bench import run
 
 ADDRESS = "D0:5A:4E:B9:00:01"
 # a blood pressure of 122/80 (mean 94) mmHg, pulse 72, stamped 2026-01-01 10:00:00 by the
@@ -45,14 +46,6 @@ STAMPED = encode_blood_pressure_measurement(
         pulse_rate=MedicalFloat(72, 0),
     )
 )
-
-
-def run(scenario: Callable[[], Awaitable[None]], timeout: float = 20) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await scenario()
-
-    asyncio.run(bounded())
 
 
 @asynccontextmanager
@@ -179,3 +172,32 @@ def test_a_glucometer_dropping_the_link_mid_transfer_loses_and_duplicates_nothin
         ledger.close()
 
     run(scenario, timeout=30)
+
+
+def test_a_device_advertising_for_half_a_second_after_a_measurement_is_caught() -> None:
+    """Health devices advertise briefly to save battery: the gateway scans without gaps."""
+
+    async def scenario() -> None:
+        async with VirtualRadio(peripherals=1) as radio:
+            bpm = SimulatedPeripheral(BLOOD_PRESSURE_MONITOR, radio.hci(0), address=ADDRESS)
+            async with bpm:
+                await bpm.stop_advertising()  # asleep
+                adapter = BleAdapter(f"bumble:{radio.hci_transport}")
+                # scan windows of 0.3 s: the advertising burst falls across two of them
+                settings = LinkSettings(PROFILES["blood-pressure"], ADDRESS, scan_window=0.3)
+                link = BleLink(adapter, settings, lambda _u, _v: None)
+                opening = asyncio.create_task(link.open())
+                await asyncio.sleep(1.0)  # the gateway has been scanning for a while
+                assert not opening.done()
+                bpm.send(STAMPED)  # a measurement wakes the device ...
+                await bpm.advertise()
+                await asyncio.sleep(0.5)
+                await bpm.stop_advertising()  # ... for half a second
+                async with asyncio.timeout(2):
+                    await opening
+                assert link.client is not None
+                assert link.client.is_connected
+                await link.close()
+                await adapter.close()
+
+    run(scenario)
