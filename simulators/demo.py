@@ -99,17 +99,34 @@ def _visit(obs: dict[str, Any]) -> str:
 
 #: device -> station, as configured below
 STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2", "bpm-1": "prevention", "gluco-1": "prevention"}
+#: the prevention station's Bluetooth LE devices (docs/operations.md section 8), on the
+#: simulated radio of ``santebus simulate``
+BLE_DEVICES = {
+    "bpm-1": {"kind": "ble", "profile": "blood-pressure", "address": "D0:5A:4E:B9:00:01",
+              "serial_number": "SIM-BPM-0001", "reconnect_max": 2.0},
+    "gluco-1": {"kind": "ble", "profile": "glucose", "address": "D0:5A:4E:B9:00:02",
+                "serial_number": "SIM-GLU-0001", "reconnect_max": 2.0,
+                "racp_poll_s": 3.0},  # ask the meter for new records every 3 s
+}  # fmt: skip
+BLE_SCENARIOS = {
+    # the monitor's clock is an hour fast: the gateway corrects the times, then sets it;
+    # two measurements were taken before the gateway was in range
+    "bpm-1": {"measurements_per_hour": 240, "clock_skew_s": 3600, "stored_at_start": 2},
+    # the meter drops the link in the middle of its first RACP transfer
+    "gluco-1": {"measurements_per_hour": 240, "stored_at_start": 3, "racp_disconnect_after": 2},
+}
 #: right and left eye IOP (simulators/ct80.py)
 IOP_CODES = ("79892-6", "79893-4")
 
 
 def _two_stations(work: Path) -> list[str]:
     radio = f"bumble:tcp-client:127.0.0.1:{free_port()}"
-    sets = [
-        f"devices.bpm-1.adapter={radio}",
-        f"devices.gluco-1.adapter={radio}",
-        'stations.prevention.devices=["bpm-1", "gluco-1"]',
-    ]
+    sets = ['stations.prevention.devices=["bpm-1", "gluco-1"]']
+    for device, values in BLE_DEVICES.items():
+        sets += [f"devices.{device}.{key}={value}" for key, value in values.items()]
+        sets += [f"devices.{device}.adapter={radio}", f"simulation.devices.{device}.kind=ble"]
+        sets += [f"simulation.devices.{device}.{key}={value}"
+                 for key, value in BLE_SCENARIOS[device].items()]  # fmt: skip
     tonometers = [(d, s) for d, s in STATIONS.items() if d.startswith("tono")]
     for n, (device, station) in enumerate(tonometers, start=1):
         sets += [

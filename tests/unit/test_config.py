@@ -157,24 +157,37 @@ def test_stations_name_known_devices_and_each_device_once() -> None:
     assert (config.station_of("tono-1"), config.station_of("other")) == ("eye", None)
 
 
-def test_ble_devices_are_checked_and_each_fault_is_located() -> None:
-    code, out = _check(
-        EXAMPLE,
-        "--set", "devices.bpm-1.address=D0:5A:4E:B9:00",
-        "--set", "devices.bpm-1.profile=spirometer",
-        "--set", "devices.gluco-1.adapter=hci0",
-        "--set", "simulation.devices.bpm-1.clock_skew=5",
-        "--set", "simulation.devices.tono-1.colour=5",
-    )  # fmt: skip
+BPM = [
+    "devices.bpm-1.kind=ble",
+    "devices.bpm-1.profile=blood-pressure",
+    "devices.bpm-1.address=D0:5A:4E:B9:00:01",
+    "devices.bpm-1.serial_number=BPM-1",
+    "simulation.devices.bpm-1.kind=ble",
+]
+
+
+def test_ble_devices_are_checked_and_each_fault_is_located(tmp_path: Path) -> None:
+    cfg = tmp_path / "bus.toml"
+    cfg.write_text(
+        EXAMPLE.read_text()
+        + '\n[devices.gluco-1]\nkind = "ble"\nprofile = "glucose"\naddress = "D0:5A:4E:B9:00"\n'
+        'adapter = "hci0"\nserial_number = "G-1"\n'
+    )
+    sets = [*BPM, "devices.bpm-1.profile=spirometer", "simulation.devices.bpm-1.clock_skew=5",
+            "simulation.devices.tono-1.colour=5"]  # fmt: skip
+    code, out = _check(cfg, *(arg for s in sets for arg in ("--set", s)))
     assert code == EX_CONFIG
-    assert "devices.bpm-1.address: String should match pattern" in out
-    assert "devices.bpm-1.profile: Input should be 'blood-pressure', 'glucose'" in out
-    assert "devices.gluco-1.adapter: BLE adapter 'hci0': expected bluez:hciN" in out
+    assert f"{cfg}:42: devices.gluco-1.address: String should match pattern" in out
+    assert f"{cfg}:43: devices.gluco-1.adapter: BLE adapter 'hci0': expected bluez:hciN" in out
+    assert "--set: devices.bpm-1.profile: Input should be 'blood-pressure', 'glucose'" in out
     # the union tag, explicit (kind = "ble") or left out (a tonometer), is not a key
     assert "simulation.devices.bpm-1.clock_skew: unknown key" in out
     assert "simulation.devices.tono-1.colour: unknown key" in out
+    assert _check(EXAMPLE, *(arg for s in BPM for arg in ("--set", s))) == (0, "OK\n")
 
 
 def test_two_ble_devices_with_one_address_are_refused() -> None:
+    other = [s.replace("bpm-1", "bpm-2").replace("D0:5A:4E:B9:00:01", "d0:5a:4e:b9:00:01")
+             for s in BPM]  # fmt: skip
     with pytest.raises(ConfigError, match="have the same address d0:5a:4e:b9:00:01"):
-        load_config(EXAMPLE, ["devices.gluco-1.address=d0:5a:4e:b9:00:01"])
+        load_config(EXAMPLE, [*BPM, *other])
