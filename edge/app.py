@@ -216,7 +216,7 @@ class Daemon:
 
         await supervise(
             device_id,
-            lambda: BleLink(adapter, link_settings, received=lambda _uuid, _value: None),
+            lambda: BleLink(adapter, link_settings),
             deliveries,
             lambda delivery: ingest.commit(identity, delivery),
             reconnect_min=device.reconnect_min,

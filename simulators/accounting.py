@@ -80,8 +80,10 @@ def _match(wanted: list[float], found: list[float], tolerance: float) -> tuple[i
     """How many of ``wanted`` have a distinct ``found`` within tolerance; the unmatched found.
 
     Both sorted; greedy in time order, which is a maximum matching for equal tolerances.
+    ``wanted`` is left holding its unmatched times, for the next place to be searched.
     """
-    matched, left, j = 0, [], 0
+    matched, j = 0, 0
+    left: list[float] = []
     unmatched_found: list[float] = []
     for t in wanted:
         while j < len(found) and found[j] < t - tolerance:

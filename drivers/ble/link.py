@@ -73,16 +73,17 @@ class LinkSettings:
 
 
 class BleLink:
-    """A connected GATT client to one device, made by :meth:`open`; ``received`` gets values.
+    """A connected GATT client to one device, made by :meth:`open`.
 
-    ``received(uuid, value)`` is called for every notification or indication, in order, on
-    the event loop; ``lost`` is set when the link drops.
+    ``received(uuid, value)`` (set by the driver reading this link) is called for every
+    notification or indication, in order, on the event loop; ``lost`` is set when the link
+    drops.
     """
 
-    def __init__(self, adapter: BleAdapter, settings: LinkSettings, received: Received) -> None:
+    def __init__(self, adapter: BleAdapter, settings: LinkSettings) -> None:
         self.adapter = adapter
         self.settings = settings
-        self.received = received
+        self.received: Received = _ignore
         self.client: BleakClient | None = None
         self.lost = asyncio.Event()
         self.paired = False
@@ -178,3 +179,7 @@ class BleLink:
 
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or any(t in str(exc) for t in TRANSIENT_BLUEZ)
+
+
+def _ignore(_uuid: str, _value: bytes) -> None:
+    """Until a driver takes the link's values (none arrive before a subscription)."""

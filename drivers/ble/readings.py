@@ -42,9 +42,31 @@ def _reading(quantity: str, v: MedicalFloat, unit: str, at: datetime, key: str,
     )
 
 
+def device_time(value: object) -> datetime | None:
+    """The device's own time of a parsed measurement, None when it gave none.
+
+    Glucose: base time plus time offset (GLS 1.0 3.x; base time Date Time year 0 means the
+    clock was not set, parsed as None). PLX: only spot-checks carry a time stamp.
+    """
+    if isinstance(value, GlucoseMeasurement):
+        if value.base_time is None or value.time_offset_minutes is None:
+            return value.base_time
+        return value.base_time + timedelta(minutes=value.time_offset_minutes)
+    if isinstance(value, PlxSpotCheck):
+        return value.timestamp
+    if isinstance(value, BloodPressureMeasurement | TemperatureMeasurement | WeightMeasurement):
+        return value.time_stamp
+    return None
+
+
+def stamped(value: object) -> bool:
+    """Whether a parsed measurement carries the device's own time of measurement."""
+    return device_time(value) is not None
+
+
 def blood_pressure(m: BloodPressureMeasurement, received: datetime) -> tuple[DeviceReading, ...]:
     """Systolic, diastolic, mean (one panel downstream) and the pulse rate if present."""
-    at = m.time_stamp or received
+    at = device_time(m) or received
     key = f"bp|{at.isoformat()}|{m.systolic}|{m.diastolic}|{m.mean_arterial_pressure}"
     remarks: list[str] = []
     s = m.measurement_status
@@ -80,9 +102,7 @@ def glucose(m: GlucoseMeasurement, received: datetime) -> tuple[DeviceReading, .
         or (c.location is SampleLocation.CONTROL_SOLUTION)
     ):
         return ()
-    at = m.base_time or received
-    if m.base_time is not None and m.time_offset_minutes is not None:
-        at = m.base_time + timedelta(minutes=m.time_offset_minutes)
+    at = device_time(m) or received
     shift, unit = (5, "mg/dL") if c.unit == "kg/L" else (3, "mmol/L")
     v = c.value
     scaled = v if v.special is not None else MedicalFloat(v.mantissa, v.exponent + shift)
@@ -92,13 +112,13 @@ def glucose(m: GlucoseMeasurement, received: datetime) -> tuple[DeviceReading, .
 
 
 def temperature(m: TemperatureMeasurement, received: datetime) -> tuple[DeviceReading, ...]:
-    at = m.time_stamp or received
+    at = device_time(m) or received
     key = f"temp|{at.isoformat()}|{m.temperature}"
     return (_reading("body.temperature", m.temperature, m.unit, at, key),)
 
 
 def weight(m: WeightMeasurement, received: datetime) -> tuple[DeviceReading, ...]:
-    at = m.time_stamp or received
+    at = device_time(m) or received
     key = f"weight|{at.isoformat()}|{m.weight}|{m.user_id}"
     out = [_reading("body.weight", m.weight, m.unit, at, key)]
     if m.bmi is not None:
@@ -111,7 +131,7 @@ def weight(m: WeightMeasurement, received: datetime) -> tuple[DeviceReading, ...
 def pulse_oximetry(
     m: PlxSpotCheck | PlxContinuous, received: datetime
 ) -> tuple[DeviceReading, ...]:
-    at = (m.timestamp if isinstance(m, PlxSpotCheck) else None) or received
+    at = device_time(m) or received
     key = f"plx|{at.isoformat()}|{m.spo2}|{m.pulse_rate}"
     return (
         _reading("spo2", m.spo2, "%", at, key),
@@ -132,14 +152,3 @@ def readings(value: object, received: datetime) -> tuple[DeviceReading, ...]:
     if isinstance(value, PlxSpotCheck | PlxContinuous):
         return pulse_oximetry(value, received)
     return ()
-
-
-def stamped(value: object) -> bool:
-    """Whether a parsed measurement carries the device's own time of measurement."""
-    if isinstance(value, GlucoseMeasurement):
-        return value.base_time is not None  # mandatory; Date Time year 0 = clock not set
-    if isinstance(value, PlxSpotCheck):
-        return value.timestamp is not None
-    if isinstance(value, BloodPressureMeasurement | TemperatureMeasurement | WeightMeasurement):
-        return value.time_stamp is not None
-    return False

@@ -53,9 +53,7 @@ async def gateway(
     radio: VirtualRadio, profile: str, address: str = ADDRESS
 ) -> AsyncIterator[BleLink]:
     adapter = BleAdapter(f"bumble:{radio.hci_transport}")
-    link = BleLink(
-        adapter, LinkSettings(PROFILES[profile], address, scan_window=2), lambda _u, _v: None
-    )
+    link = BleLink(adapter, LinkSettings(PROFILES[profile], address, scan_window=2))
     try:
         async with asyncio.timeout(10):
             await link.open()
@@ -185,7 +183,7 @@ def test_a_device_advertising_for_half_a_second_after_a_measurement_is_caught() 
                 adapter = BleAdapter(f"bumble:{radio.hci_transport}")
                 # scan windows of 0.3 s: the advertising burst falls across two of them
                 settings = LinkSettings(PROFILES["blood-pressure"], ADDRESS, scan_window=0.3)
-                link = BleLink(adapter, settings, lambda _u, _v: None)
+                link = BleLink(adapter, settings)
                 opening = asyncio.create_task(link.open())
                 await asyncio.sleep(1.0)  # the gateway has been scanning for a while
                 assert not opening.done()
