@@ -106,7 +106,7 @@ def _decode(raw: int, m_bits: int, e_bits: int, special: dict[int, Special], res
 
 
 def _encode(value: MedicalFloat, m_bits: int, e_bits: int, special: dict[int, Special],
-            name: str) -> int:  # fmt: skip
+            reserved: int, name: str) -> int:  # fmt: skip
     if value.special is not None:
         return next(raw for raw, s in special.items() if s is value.special)
     m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
@@ -121,7 +121,7 @@ def _encode(value: MedicalFloat, m_bits: int, e_bits: int, special: dict[int, Sp
     )
     # with exponent 0 the top and bottom mantissas are the special values (F.8.1): a number
     # there would be read back as NaN, NRes, +-INF or the reserved value
-    if raw in special or raw in (_SFLOAT_RESERVED, _FLOAT_RESERVED):
+    if raw in special or raw == reserved:
         raise MedicalFloatError(f"{value.mantissa}e{value.exponent} is a special value's word")
     return raw
 
@@ -132,7 +132,7 @@ def decode_sfloat(raw: int) -> MedicalFloat:
 
 
 def encode_sfloat(value: MedicalFloat) -> int:
-    return _encode(value, 12, 4, _SFLOAT_SPECIAL, "SFLOAT")
+    return _encode(value, 12, 4, _SFLOAT_SPECIAL, _SFLOAT_RESERVED, "SFLOAT")
 
 
 def decode_float(raw: int) -> MedicalFloat:
@@ -141,4 +141,4 @@ def decode_float(raw: int) -> MedicalFloat:
 
 
 def encode_float(value: MedicalFloat) -> int:
-    return _encode(value, 24, 8, _FLOAT_SPECIAL, "FLOAT")
+    return _encode(value, 24, 8, _FLOAT_SPECIAL, _FLOAT_RESERVED, "FLOAT")
