@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 
 
 class ReadingStatus(StrEnum):
@@ -37,7 +41,8 @@ class DeviceReading:
     status: ReadingStatus = ReadingStatus.OK
     components: tuple[float | None, ...] = ()
     #: why ``value`` is None when the device sent an IEEE 11073-20601 special value instead of
-    #: a number: "nan", "nres", "+inf" or "-inf" (drivers/codec/ieee11073.py)
+    #: a number: "nan", "nres", "+inf" or "-inf" (drivers/codec/ieee11073.py); "refused" when
+    #: the gateway's signal analysis refused the raw record the value was to come from
     special: str | None = None
     #: what the device said about this measurement that makes it doubtful (e.g. "Cuff fit too
     #: loose"); published as notes on a preliminary Observation
@@ -45,6 +50,39 @@ class DeviceReading:
     #: decimals the device gave the value (IEEE 11073 exponent -2: 72.50 has 2); FHIR R4
     #: decimals keep their precision (2.00 is not 2.0). None: as the number prints
     decimals: int | None = None
+    #: how the value was obtained when it is not the quantity's usual method (e.g. computed by
+    #: the gateway from a raw cuff-pressure record); published as the Observation's method
+    method: str | None = None
+    #: the signal-quality index (0..1) of a value the gateway derived from a raw signal
+    quality: float | None = None
+    #: why ``value`` is None, for a person (with ``special = "refused"``: the analysis's reason)
+    absent_text: str | None = None
+
+
+#: what a raw-signal front-end measured: a cuff-pressure deflation record (NIBP module) or one
+#: air puff's plenum pressure and applanation light (tonometer front-end)
+RecordingKind = Literal["oscillometric-bp", "airpuff-iop"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RawRecording:
+    """The samples of one measurement by a raw-signal front-end; the daemon derives readings.
+
+    ``channels`` hold the front-end's own units (ADC counts): the daemon applies the device's
+    sensor calibration, then the signal core (edge/signal/). ``record_key`` and ``device_time``
+    play the part they play in :class:`DeviceReading`. ``site`` is the eye (``right`` /
+    ``left``) of a tonometer puff. ``refused`` is the front-end's own reason the recording is
+    unusable (aborted, over-pressure...): the daemon publishes the attempt without numbers.
+    """
+
+    kind: RecordingKind
+    record_key: str
+    device_time: datetime
+    #: sampling rate, Hz
+    fs: float
+    channels: Mapping[str, npt.NDArray[np.float64]]
+    site: str | None = None
+    refused: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +104,5 @@ class Delivery:
     #: False when the device gave no time for a measurement it had stored (its clock was not
     #: set): the reception time stands in, and nobody can tell when it was really taken
     time_known: bool = True
+    #: raw recordings from which the daemon derives more readings (edge/pipeline/derive.py)
+    recordings: tuple[RawRecording, ...] = ()

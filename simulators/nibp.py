@@ -1,0 +1,231 @@
+"""A simulated OEM NIBP module on a pty, streaming raw cuff pressure through the production codec.
+
+Patients arrive at random (Poisson, ``patients_per_hour``; one cuff, so they queue); the host's
+START also starts a measurement. Each measurement asks ``waveform`` for a cuff-pressure record
+(and its truth), digitises it with the scenario's transducer (simulators/rawdev/waveform.py),
+and streams it live - STATUS, MEASUREMENT_START, a SAMPLES frame per 100 ms of deflation,
+MEASUREMENT_END - at ``speed`` times real time. Faults from the scenario: the module's own
+aborts (over-pressure, timeout, cuff leak), line noise, lost frames and a pulled cable
+(simulators/rawdev/frontend.py). STOP from the host aborts at once.
+
+The ledger gets one line per reading the gateway should publish, when the measurement ends:
+LOINC 8480-6 systolic, 8462-4 diastolic, 8478-0 mean (mm[Hg]) and 8867-4 pulse rate (/min),
+with the TRUTH as value and ``"derived": true`` (the gateway computes its own value from the
+signal, so accounting matches on device, code and time); value null for an aborted measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from drivers.codec.sampleframes import MeasurementEnd, Message, Samples
+from drivers.devices.nibp import CuffState, MeasurementStart, Outcome, Start, Status, Stop
+from drivers.devices.nibp import decode as nibp_decode
+from drivers.devices.nibp.codec import MAX_FS, MIN_FS
+from simulators.ledger import Ledger
+from simulators.rawdev import (
+    FrontEnd,
+    RawDeviceScenario,
+    Waveform,
+    WaveformSource,
+    sample_blocks,
+    to_counts,
+)
+from simulators.rawdev.scenario import Rate
+from simulators.rawdev.waveform import resample
+
+log = logging.getLogger(__name__)
+
+#: the codes the gateway is expected to publish, written here independently of its mapping
+LOINC = {
+    "systolic": ("8480-6", "mm[Hg]"),
+    "diastolic": ("8462-4", "mm[Hg]"),
+    "mean": ("8478-0", "mm[Hg]"),
+    "heart_rate": ("8867-4", "/min"),
+}
+
+
+class NibpScenario(RawDeviceScenario):
+    """An OEM NIBP module in a screening session."""
+
+    kind: Literal["nibp"] = "nibp"
+    #: the module's ADC rate; a waveform at another rate is resampled to it
+    fs: Annotated[int, Field(ge=MIN_FS, le=MAX_FS)] = 500
+    #: shares of measurements the module aborts by itself
+    over_pressure_rate: Rate = 0.0
+    timeout_rate: Rate = 0.0
+    cuff_leak_rate: Rate = 0.0
+    #: start a measurement when the host sends START (else only the module's button does)
+    host_start: bool = True
+    model: Annotated[str, Field(pattern=r"^[ -~]{1,12}$")] = "SB-NIBP"
+
+
+def nibp_counts(waveform: Waveform, scenario: NibpScenario) -> npt.NDArray[np.uint16]:
+    """The counts the module sends for ``waveform``: at ``scenario.fs``, its transducer's."""
+    mmhg = resample(waveform.pressure_mmhg, waveform.fs, scenario.fs)
+    return to_counts(mmhg, scenario.sensor_gain, scenario.sensor_offset)
+
+
+class SimulatedNibp:
+    """One simulated NIBP module; :meth:`run` until :meth:`stop_producing`, then drain."""
+
+    def __init__(
+        self,
+        device_id: str,
+        link: Path,
+        scenario: NibpScenario,
+        ledger: Ledger,
+        timezone: str,
+        rng: random.Random,
+        waveform: WaveformSource,
+    ) -> None:
+        self.device_id = device_id
+        self.scenario = scenario
+        self.ledger = ledger
+        self.zone = ZoneInfo(timezone)
+        self.rng = rng
+        self.np_rng = np.random.default_rng(rng.getrandbits(64))
+        self.waveform = waveform
+        self.frontend = FrontEnd(device_id, link, scenario, nibp_decode, rng, self._command)
+        self.port = self.frontend.port
+        self.produced = 0  # ledger lines
+        self.measurements = 0
+        self.skipped = 0  # patients turned away: memory full
+        self._producing = True
+        self._stop = False
+        self._cuff = asyncio.Lock()
+        self._next_id = rng.randrange(1, 2**31)  # a module with a history
+        self._last_time: datetime | None = None
+        self._host_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def undelivered(self) -> int:
+        """Measurements the gateway has not acknowledged yet (one being taken included)."""
+        return self.frontend.undelivered
+
+    def stop_producing(self) -> None:
+        self._producing = False
+
+    async def run(self) -> None:
+        link = asyncio.create_task(self.frontend.run_link(), name=f"{self.device_id}-link")
+        producer = asyncio.create_task(self._produce(), name=f"{self.device_id}-patients")
+        try:
+            while self._producing or self.undelivered or self._cuff.locked():
+                for task in (link, producer):
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        await task  # a simulator bug: fail loudly
+                await asyncio.sleep(0.05)
+        finally:
+            for task in (producer, link, *self._host_tasks):
+                task.cancel()
+            await asyncio.gather(producer, link, *self._host_tasks, return_exceptions=True)
+
+    # ----------------------------------------------------------------- measuring
+
+    async def _produce(self) -> None:
+        rate = self.scenario.patients_per_hour / 3600.0
+        while self._producing:
+            await asyncio.sleep(self.rng.expovariate(rate))
+            if self._producing:
+                await self.measure()
+
+    def _command(self, message: Message) -> None:
+        if isinstance(message, Stop):
+            self._stop = True  # a safety command: honoured whatever the module is doing
+        elif isinstance(message, Start) and self._honours_start():
+            task = asyncio.create_task(self.measure(message.target_mmhg))
+            self._host_tasks.add(task)
+            task.add_done_callback(self._host_tasks.discard)
+
+    def _honours_start(self) -> bool:
+        return self.scenario.host_start and self._producing and not self._cuff.locked()
+
+    def _device_now(self) -> datetime:
+        now = datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
+        if self._last_time is not None and now <= self._last_time:
+            now = self._last_time + timedelta(seconds=1)  # one-second clock: keep times distinct
+        self._last_time = now
+        return now
+
+    def _outcome(self) -> Outcome:
+        s, roll = self.scenario, self.rng.random()
+        for outcome, rate in (
+            (Outcome.OVER_PRESSURE, s.over_pressure_rate),
+            (Outcome.TIMEOUT, s.timeout_rate),
+            (Outcome.CUFF_LEAK, s.cuff_leak_rate),
+        ):
+            if roll < rate:
+                return outcome
+            roll -= rate
+        return Outcome.COMPLETED
+
+    async def measure(self, target_mmhg: int | None = None) -> None:
+        """Take one measurement, streaming it live; then hold it until ACK."""
+        async with self._cuff:
+            if self.frontend.full:
+                self.skipped += 1
+                log.warning("sim nibp memory full device=%s: patient not measured", self.device_id)
+                return
+            await self._measure(target_mmhg)
+
+    async def _measure(self, target_mmhg: int | None) -> None:
+        s, fe = self.scenario, self.frontend
+        mid, self._next_id = self._next_id, (self._next_id + 1) & 0xFFFFFFFF
+        self._stop = False
+        wave = self.waveform(self.np_rng)
+        counts = nibp_counts(wave, s)
+        outcome = self._outcome()
+        if outcome is not Outcome.COMPLETED:  # the module gives up part way
+            counts = counts[: self.rng.randrange(len(counts) // 4, len(counts) // 2 + 2)]
+        start = MeasurementStart(mid, s.fs, self._device_now(), s.model, s.serial)
+        log.debug("sim nibp start device=%s id=%d target=%s", self.device_id, mid, target_mmhg)
+        fe.begin_live(mid)
+        await fe.send(Status(CuffState.INFLATING, None))
+        await fe.send(start)
+        step, sent = max(1, s.fs // 10), 0  # a frame per 100 ms of deflation
+        for first in range(0, len(counts), step):
+            if self._stop:
+                outcome = Outcome.ABORTED_BY_HOST
+                break
+            block = Samples(mid, first, counts[first : first + step].reshape(-1, 1))
+            await fe.send(block)
+            sent += len(block.counts)
+            if first % (5 * step) == 0:  # live cuff pressure twice a second
+                await fe.send(Status(CuffState.DEFLATING, int(block.counts[-1, 0])))
+            await asyncio.sleep(len(block.counts) / s.fs / s.speed)
+        end = MeasurementEnd(mid, sent, outcome)
+        await fe.send(end)
+        # held as a stored record is sent again: in as few frames as it fits
+        stored: list[Message] = [start, *sample_blocks(mid, counts[:sent].reshape(-1, 1)), end]
+        fe.complete(mid, stored, send=False)
+        done = CuffState.DONE if outcome is Outcome.COMPLETED else CuffState.ERROR
+        await fe.send(Status(done, None))
+        self._write_ledger(start, wave, outcome)
+
+    def _write_ledger(self, start: MeasurementStart, wave: Waveform, outcome: Outcome) -> None:
+        self.measurements += 1
+        completed = outcome is Outcome.COMPLETED
+        for key, (code, unit) in LOINC.items():
+            self.produced += 1
+            self.ledger.write(
+                device=self.device_id,
+                code=code,
+                value=wave.truth.get(key) if completed else None,
+                unit=unit,
+                time=start.time.replace(tzinfo=self.zone).isoformat(),
+                status="completed" if completed else outcome.label,
+                derived=True,
+                measurement=start.measurement_id,
+                emitted_at=round(time.time(), 3),  # wall clock, for latency measurements
+            )
