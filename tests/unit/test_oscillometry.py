@@ -1,0 +1,295 @@
+"""Oscillometric blood pressure: estimates, refusals, flags, properties, cohort accuracy.
+
+The records here come from a small forward model of our own (not the project's simulator):
+a pulse of sin^2 upstroke and exponential run-off, an exponential-collapse / saturating-
+distension artery, a cuff whose compliance follows the gas law, linear deflation, white noise.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.signal.baseline import fixed_ratio_bp
+from edge.signal.beats import detect_beats
+from edge.signal.filters import fft_bandpass
+from edge.signal.oscillometry import BpSettings, analyze_bp
+from edge.signal.results import BpEstimate, Refusal
+
+
+def _volume(pt: np.ndarray) -> np.ndarray:
+    b, d = 0.09, 0.03
+    return np.where(pt < 0, np.exp(b * np.minimum(pt, 0)), 1 + (b / d) * -np.expm1(-d * pt))
+
+
+def record(
+    sbp: float = 130.0,
+    dbp: float = 80.0,
+    hr: float = 70.0,
+    *,
+    fs: float = 500.0,
+    rate: float = 4.0,
+    top: float | None = None,
+    bottom: float | None = None,
+    noise: float = 0.03,
+    amp: float = 2.5,
+    rr_jitter: float = 0.01,
+    seed: int = 0,
+    pre: float = 1.0,
+    stutter: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pressure, oscillatory component) of a whole record: baseline, inflation, deflation."""
+    rng = np.random.default_rng(seed)
+    top = sbp + 35.0 if top is None else top
+    bottom = dbp - 30.0 if bottom is None else bottom
+    t_up = pre + top / 25.0
+    t_def = t_up + 0.3
+    t_dump = t_def + (top - bottom) / rate
+    dur = t_dump + 3.0
+    t = np.arange(int(dur * fs)) / fs
+    period = 60.0 / hr
+    rr = period * (1.0 + rr_jitter * rng.standard_normal(int(dur / period * 2) + 10))
+    onsets = np.concatenate([[-0.5], -0.5 + np.cumsum(np.clip(rr, 0.3 * period, 3 * period))])
+    k = np.searchsorted(onsets, t, side="right") - 1
+    tau = t - onsets[k]
+    shape = np.where(tau < 0.12, np.sin(np.pi / 2 * tau / 0.12) ** 2, np.exp(-(tau - 0.12) / 0.35))
+    pa = dbp + (sbp - dbp) * shape
+    pc = np.interp(t, [0, pre, t_up, t_def, t_dump, t_dump + bottom / 100, dur],
+                   [0, 0, top, top, bottom, 0, 0])  # fmt: skip
+    if stutter:  # the valve holds for 2 s after every 2 s of deflation (at twice the rate)
+        in_def = (t > t_def) & (t < t_dump)
+        phase = (t - t_def) % 4.0
+        done = 2.0 * rate * (np.floor((t - t_def) / 4.0) * 2.0 + np.minimum(phase, 2.0))
+        pc = np.where(in_def, np.maximum(top - done, bottom), pc)
+    n = max(1, int(period * fs))
+    mean_pa = np.convolve(pa, np.ones(n) / n, mode="same")
+    osc = (_volume(pa - pc) - _volume(mean_pa - pc)) * (760.0 + pc) / 760.0
+    osc *= amp / (np.percentile(np.abs(osc), 99.9) * 1.6)
+    osc *= pc > 5.0
+    return pc + osc + noise * rng.standard_normal(t.size), osc
+
+
+def _estimate(pressure: np.ndarray, fs: float = 500.0) -> BpEstimate:
+    result = analyze_bp(pressure, fs)
+    assert isinstance(result, BpEstimate), result
+    return result
+
+
+@pytest.fixture(scope="module")
+def clean() -> BpEstimate:
+    return _estimate(record()[0])
+
+
+def test_a_clean_record_gives_a_consistent_estimate(clean: BpEstimate) -> None:
+    assert clean.systolic == pytest.approx(130.0, abs=6.0)
+    assert clean.diastolic == pytest.approx(80.0, abs=6.0)
+    assert clean.systolic > clean.mean > clean.diastolic
+    assert clean.pulse_rate == pytest.approx(70.0, abs=2.0)
+    assert clean.flags == ()
+    assert 0.5 < clean.quality <= 1.0
+    assert "model" in clean.method
+    trace = clean.trace
+    assert trace is not None
+    assert trace.cuff.size == trace.oscillations.size == record()[0].size
+    assert trace.beat_kept.sum() >= 8
+    assert trace.envelope.size == trace.envelope_pressure.size
+
+
+def test_map_is_the_cuff_pressure_at_the_envelope_maximum(clean: BpEstimate) -> None:
+    trace = clean.trace
+    assert trace is not None
+    step = float(np.diff(trace.envelope_pressure)[0])
+    at_max = float(trace.envelope_pressure[int(np.argmax(trace.envelope))])
+    assert clean.mean == pytest.approx(at_max, abs=step + 0.1)
+
+
+def test_the_baseline_reads_fixed_ratios_off_the_same_beats(clean: BpEstimate) -> None:
+    base = fixed_ratio_bp(record()[0], 500.0)
+    assert isinstance(base, BpEstimate)
+    assert base.systolic > base.mean > base.diastolic
+    assert "0.55" in base.method
+    assert base.pulse_rate == clean.pulse_rate
+
+
+def test_beats_of_a_known_pulse_train_are_all_found() -> None:
+    fs, hr = 200.0, 75.0
+    t = np.arange(int(20 * fs)) / fs
+    onsets = np.arange(0.3, 20.0, 60.0 / hr)
+    k = np.searchsorted(onsets, t, side="right") - 1
+    tau = np.where(k >= 0, t - onsets[np.maximum(k, 0)], 10.0)
+    pulse = np.where(tau < 0.1, np.sin(np.pi / 2 * tau / 0.1) ** 2, np.exp(-(tau - 0.1) / 0.3))
+    x = 150.0 - 3.0 * t + 1.5 * pulse
+    osc = fft_bandpass(x, fs, 0.6, 10.0)
+    beats = detect_beats(osc, osc, 150.0 - 3.0 * t, fs)
+    # every onset away from the ends is found, and every detection is a true onset
+    inner = onsets[(onsets > 0.5) & (onsets < 19.5)]
+    feet = t[beats.foot]
+    assert np.max(np.min(np.abs(inner[:, None] - feet[None, :]), axis=1)) < 0.05
+    assert np.max(np.min(np.abs(feet[:, None] - onsets[None, :]), axis=1)) < 0.05
+    assert np.allclose(np.diff(feet), 60.0 / hr, atol=0.03)
+    assert np.all(beats.amplitude > 1.3)
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "figure"),
+    [
+        (lambda: record()[0][:2000], "too-short", "4.0 s"),
+        (lambda: record(rate=15.0)[0], "deflation-too-fast", "10 mmHg/s"),
+        (lambda: record(stutter=True)[0], "deflation-uneven", "%"),
+        (lambda: record(amp=0.0, noise=0.05)[0], "too-few-beats", "need 8"),
+        (lambda: np.minimum(record()[0], 150.0), "clipped", "150.0 mmHg"),
+        (lambda: record(top=115.0)[0], "no-envelope-peak", "mmHg"),
+    ],
+)
+def test_each_refusal_names_the_figure_and_the_limit(make, code: str, figure: str) -> None:  # type: ignore[no-untyped-def]
+    result = analyze_bp(make(), 500.0)
+    assert isinstance(result, Refusal), result
+    assert result.code == code, result.reason
+    assert figure in result.reason
+    assert re.search(r"\d", result.reason)
+    # the baseline shares the front end, so it refuses the same records
+    base = fixed_ratio_bp(make(), 500.0)
+    assert isinstance(base, Refusal)
+
+
+def test_irregular_rhythm_is_flagged_and_regular_is_not(clean: BpEstimate) -> None:
+    irregular = analyze_bp(record(rr_jitter=0.3, seed=3)[0], 500.0)
+    assert isinstance(irregular, BpEstimate)
+    assert "irregular-rhythm" in irregular.flags
+    assert "irregular-rhythm" not in clean.flags
+
+
+def test_movement_is_flagged_or_refused() -> None:
+    p, _ = record(seed=4)
+    fs = 500.0
+    t = np.arange(p.size) / fs
+    for centre in (14.0, 19.0, 24.0):
+        bump = np.abs(t - centre) < 0.4
+        p[bump] += 12.0 * np.sin(np.pi * (t[bump] - centre + 0.4) / 0.8) ** 2
+    result = analyze_bp(p, fs)
+    if isinstance(result, Refusal):
+        assert result.code == "motion"
+    else:
+        assert "motion-artefact" in result.flags
+
+
+def test_non_finite_samples_are_refused() -> None:
+    p = record()[0]
+    p[100] = np.nan
+    result = analyze_bp(p, 500.0)
+    assert isinstance(result, Refusal)
+    assert result.code == "invalid"
+
+
+# -- properties -----------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=25, deadline=None)
+pressures = st.tuples(st.floats(100.0, 170.0), st.floats(0.45, 0.75), st.floats(55.0, 100.0))
+
+
+def _case(values: tuple[float, float, float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    sbp, ratio, hr = values
+    return record(sbp, max(50.0, sbp * ratio), hr, seed=seed)
+
+
+@PROPERTY
+@given(values=pressures, seed=st.integers(0, 10_000), cut=st.floats(0.0, 0.8))
+def test_dropping_some_steady_baseline_changes_little(
+    values: tuple[float, float, float], seed: int, cut: float
+) -> None:
+    p, _ = _case(values, seed)
+    a = _estimate(p)
+    b = _estimate(p[int(cut * 500.0) :])
+    assert abs(a.systolic - b.systolic) < 1.5
+    assert abs(a.diastolic - b.diastolic) < 1.5
+
+
+@PROPERTY
+@given(values=pressures, seed=st.integers(0, 10_000), offset=st.floats(-5.0, 20.0))
+def test_a_constant_pressure_offset_shifts_the_estimate(
+    values: tuple[float, float, float], seed: int, offset: float
+) -> None:
+    p, _ = _case(values, seed)
+    a = _estimate(p)
+    b = _estimate(p + offset)
+    assert b.systolic - a.systolic == pytest.approx(offset, abs=1.5)
+    assert b.diastolic - a.diastolic == pytest.approx(offset, abs=1.5)
+
+
+#: measured, not yet met: the 9-parameter envelope fit is sensitive to tail amplitudes, and on
+#: low-pressure records (100/50) 0.3 mmHg of noise or halving the oscillations moves SBP/DBP by
+#: up to ~8 mmHg (issue #6 open point); the bounds are the issue's, not loosened to pass
+SENSITIVE = pytest.mark.xfail(
+    reason="envelope fit sensitivity on low-pressure records exceeds 3 mmHg", strict=False
+)
+
+
+@SENSITIVE
+@PROPERTY
+@given(values=pressures, seed=st.integers(0, 10_000))
+def test_white_noise_of_03_mmhg_moves_the_estimate_less_than_3_mmhg(
+    values: tuple[float, float, float], seed: int
+) -> None:
+    p, _ = _case(values, seed)
+    a = _estimate(p)
+    noisy = p + 0.3 * np.random.default_rng(seed + 1).standard_normal(p.size)
+    b = _estimate(noisy)
+    assert abs(a.systolic - b.systolic) < 3.0
+    assert abs(a.diastolic - b.diastolic) < 3.0
+
+
+@SENSITIVE
+@PROPERTY
+@given(values=pressures, seed=st.integers(0, 10_000), scale=st.floats(0.5, 2.0))
+def test_the_oscillation_scale_does_not_matter(
+    values: tuple[float, float, float], seed: int, scale: float
+) -> None:
+    p, osc = _case(values, seed)
+    a = _estimate(p)
+    b = _estimate(p + (scale - 1.0) * osc)
+    assert abs(a.systolic - b.systolic) < 3.0
+    assert abs(a.diastolic - b.diastolic) < 3.0
+
+
+def test_settings_carry_the_documented_limits() -> None:
+    s = BpSettings()
+    assert (s.max_deflation_rate, s.min_beats) == (10.0, 8)
+    assert (s.systolic_ratio, s.diastolic_ratio) == (0.55, 0.85)
+
+
+# -- accuracy on the project's synthetic cohort ------------------------------------------------
+
+
+def _cohort_errors(count: int) -> tuple[np.ndarray, np.ndarray]:
+    physio = pytest.importorskip("simulators.physio.bp")
+    cohort = pytest.importorskip("simulators.physio.cohort")
+    model: list[np.ndarray] = []
+    base: list[np.ndarray] = []
+    for i, case in enumerate(cohort.bp_cohort(n=600, seed=6)[:count]):
+        sample = physio.simulate_bp(case, np.random.default_rng(1000 + i))
+        if not sample.labels <= {"clean", "stiff"}:
+            continue
+        truth = np.array([sample.truth.systolic, sample.truth.diastolic])
+        for out, fn in ((model, analyze_bp), (base, fixed_ratio_bp)):
+            r = fn(sample.pressure, sample.fs)
+            if isinstance(r, BpEstimate):
+                out.append(np.array([r.systolic, r.diastolic]) - truth)
+    return np.array(model), np.array(base)
+
+
+@pytest.mark.xfail(
+    reason="measured on bp_cohort[:120]: model SBP -1.6+-11.2, DBP -1.8+-7.5 mmHg vs fixed-ratio "
+    "SBP 4.5+-7.5, DBP 5.1+-8.8: bias met, SD not (issue #6 open point)",
+    strict=True,
+)
+def test_clean_cohort_records_meet_the_accuracy_bounds() -> None:
+    model, base = _cohort_errors(120)
+    assert len(model) >= 40
+    mean, sd = model.mean(axis=0), model.std(axis=0)
+    assert np.all(np.abs(mean) <= 2.0), mean
+    assert np.all(sd <= 5.0), sd
+    assert np.all(sd < base.std(axis=0)), (sd, base.std(axis=0))
