@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,17 +16,30 @@ from drivers.ble.cursor import RecordCursor
 from drivers.ble.driver import BleDriver, BleDriverSettings, BleStats
 from drivers.ble.link import BleLink, LinkSettings
 from drivers.ble.profiles import PROFILES
+from drivers.devices.airpuff import AirpuffDriver, AirpuffStats
 from drivers.devices.ct80 import Ct80Driver, Ct80Stats
-from drivers.readings import Delivery
+from drivers.devices.nibp import NibpDriver, NibpStats
+from drivers.readings import Delivery, RawRecording
 from drivers.transport import ByteTransport, open_transport
-from edge.config import BleDevice, Ct80Device, EdgeConfig
+from edge.config import (
+    AirpuffDevice,
+    BleDevice,
+    Ct80Device,
+    EdgeConfig,
+    NibpDevice,
+    RawSignalDevice,
+    SerialDevice,
+)
 from edge.events import Events
 from edge.outbox import Budget, Outbox
+from edge.pipeline.derive import RefusedArchive, SensorCalibration, derived
 from edge.pipeline.ingest import DeviceIdentity, Ingest
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
+from edge.signal.results import Refusal
+from edge.signal.streaming import LiveCuff
 from edge.supervise import DeviceHealth, supervise
 from edge.visits import VisitBook
 from edge.visits.commands import VisitCommands
@@ -107,7 +120,7 @@ class Daemon:
             run = (
                 self._ble(device_id, device, ingest)
                 if isinstance(device, BleDevice)
-                else self._device(device_id, device, ingest)
+                else self._device(device_id, device, ingest, events)
             )
             tasks.append(asyncio.create_task(run, name=device_id))
 
@@ -160,7 +173,7 @@ class Daemon:
                 for _ in visits.close_idle(section.idle_close_s, station=station):
                     events.raise_event("visit.closed", "info", None, station=station, by="idle")
 
-    def _identity(self, device_id: str, device: Ct80Device | BleDevice) -> DeviceIdentity:
+    def _identity(self, device_id: str, device: SerialDevice | BleDevice) -> DeviceIdentity:
         return DeviceIdentity(
             device_id,
             device.serial_number,
@@ -168,13 +181,20 @@ class Daemon:
             calibration_required=device.calibration_required,
         )
 
-    async def _device(self, device_id: str, device: Ct80Device, ingest: Ingest) -> None:
+    async def _device(
+        self, device_id: str, device: SerialDevice, ingest: Ingest, events: Events
+    ) -> None:
         identity = self._identity(device_id, device)
-        stats = Ct80Stats()
         health = self.health.setdefault(device_id, DeviceHealth())
+        deliveries: Callable[[ByteTransport], AsyncIterator[Delivery]]
+        if isinstance(device, Ct80Device):
+            stats = Ct80Stats()
 
-        def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
-            return Ct80Driver(transport, device_id, stats=stats).deliveries()
+            def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
+                return Ct80Driver(transport, device_id, stats=stats).deliveries()
+
+        else:
+            deliveries = self._raw(device_id, device, events, health)
 
         def commit(delivery: Delivery) -> int:
             return ingest.commit(identity, delivery)
@@ -188,6 +208,44 @@ class Daemon:
             reconnect_max=device.reconnect_max,
             health=health,
         )
+
+    def _raw(
+        self, device_id: str, device: RawSignalDevice, events: Events, health: DeviceHealth
+    ) -> Callable[[ByteTransport], AsyncIterator[Delivery]]:
+        """A raw-signal front-end's deliveries, with the readings derived from its records."""
+        sensor = SensorCalibration(device.pressure_gain, device.pressure_offset)
+        archive = RefusedArchive(self.config.recordings_dir / device_id, device.keep_refused)
+
+        def refused(rec: RawRecording, refusal: Refusal) -> None:
+            # the station measures again while the patient is still there
+            events.raise_event(
+                "signal.refused",
+                "warning",
+                device_id,
+                record=rec.record_key,
+                recording=rec.kind,
+                site=rec.site,
+                code=refusal.code,
+                reason=refusal.reason,
+            )
+
+        if isinstance(device, NibpDevice):
+            nibp_stats = NibpStats()
+            live = _LivePressure(sensor, health)
+
+            def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
+                driver = NibpDriver(transport, device_id, stats=nibp_stats, on_samples=live.feed)
+                return derived(driver.deliveries(), device_id, sensor, refused, archive)
+
+            return deliveries
+        assert isinstance(device, AirpuffDevice)
+        puff_stats = AirpuffStats()
+
+        def puffs(transport: ByteTransport) -> AsyncIterator[Delivery]:
+            driver = AirpuffDriver(transport, device_id, stats=puff_stats)
+            return derived(driver.deliveries(), device_id, sensor, refused, archive)
+
+        return puffs
 
     async def _ble(self, device_id: str, device: BleDevice, ingest: Ingest) -> None:
         identity = self._identity(device_id, device)
@@ -223,3 +281,26 @@ class Daemon:
             reconnect_max=device.reconnect_max,
             health=self.health.setdefault(device_id, DeviceHealth()),
         )
+
+
+class _LivePressure:
+    """The live cuff pressure of an NIBP module while it measures, in the device's health.
+
+    Fed each chunk of samples as it arrives (edge/signal/streaming.py: >= 10 updates per
+    second of signal), so an operator sees the cuff inflate and deflate.
+    """
+
+    def __init__(self, sensor: SensorCalibration, health: DeviceHealth) -> None:
+        self.sensor = sensor
+        self.health = health
+        self._live: LiveCuff | None = None
+        self._fs = 0.0
+
+    def feed(self, counts: object, fs: float) -> None:
+        import numpy as np
+
+        if self._live is None or fs != self._fs:
+            self._live, self._fs = LiveCuff(fs), fs
+        values = self._live.feed(self.sensor.apply(np.asarray(counts, dtype=np.float64)))
+        if len(values):
+            self.health.live_pressure = float(values[-1])

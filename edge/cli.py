@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from edge import logs
+from edge.cli_analyze import analyze
 from edge.cli_decode import decode_group
 from edge.cli_outbox import outbox
 from edge.cli_quarantine import quarantine
@@ -141,3 +142,4 @@ main.add_command(outbox)
 main.add_command(visit)
 main.add_command(quarantine)
 main.add_command(decode_group)
+main.add_command(analyze)

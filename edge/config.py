@@ -92,10 +92,9 @@ class OutboxSection(_Strict):
     high_water: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.5, 0.8, 0.95)
 
 
-class Ct80Device(_Strict):
-    """A CT-80 style air-puff tonometer on RS-232."""
+class _SerialDevice(_Strict):
+    """A device on a serial line (RS-232 or USB), reconnected with backoff when it vanishes."""
 
-    kind: Literal["ct80"]
     transport: str
     #: the device's serial number, as on its label (it names its calibration records folder)
     serial_number: Annotated[str, Field(pattern=_ID_SERIAL)]
@@ -115,6 +114,38 @@ class Ct80Device(_Strict):
         except DeviceConfigError as exc:
             raise ValueError(str(exc)) from exc
         return value
+
+
+class Ct80Device(_SerialDevice):
+    """A CT-80 style air-puff tonometer on RS-232."""
+
+    kind: Literal["ct80"]
+
+
+class _RawSignalDevice(_SerialDevice):
+    """A raw-signal front-end: the gateway derives the readings from its samples (edge/signal).
+
+    ``pressure_gain`` and ``pressure_offset`` are the pressure transducer's calibration,
+    ``mmHg = gain * counts + offset``, as established against a reference manometer.
+    """
+
+    pressure_gain: Annotated[float, Field(gt=0)] = 0.01
+    pressure_offset: float = 0.0
+    #: keep the raw record of each refused measurement as CSV under
+    #: ``<state_dir>/recordings/<device>/`` (readable by ``santebus analyze``), at most this many
+    keep_refused: Annotated[int, Field(ge=0, le=10000)] = 200
+
+
+class NibpDevice(_RawSignalDevice):
+    """An OEM NIBP module streaming the cuff pressure of each deflation (drivers/devices/nibp)."""
+
+    kind: Literal["nibp"]
+
+
+class AirpuffDevice(_RawSignalDevice):
+    """An air-puff tonometer front-end streaming each puff's plenum pressure and light."""
+
+    kind: Literal["airpuff"]
 
 
 BleProfileName = Literal[
@@ -155,7 +186,11 @@ class BleDevice(_Strict):
             raise ValueError(str(exc)) from exc
 
 
-DeviceConfig = Annotated[Ct80Device | BleDevice, Field(discriminator="kind")]
+RawSignalDevice = NibpDevice | AirpuffDevice
+SerialDevice = Ct80Device | NibpDevice | AirpuffDevice
+DeviceConfig = Annotated[
+    Ct80Device | NibpDevice | AirpuffDevice | BleDevice, Field(discriminator="kind")
+]
 
 
 class StationSection(_Strict):
@@ -217,6 +252,11 @@ class EdgeConfig(_Strict):
     def ble_cursor_dir(self) -> Path:
         """Per-device glucose record cursors (drivers/ble/cursor.py)."""
         return self.gateway.state_dir / "ble"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Raw records the signal analysis refused, per device (edge/pipeline/derive.py)."""
+        return self.gateway.state_dir / "recordings"
 
     @property
     def visits_path(self) -> Path:

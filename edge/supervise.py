@@ -37,6 +37,8 @@ class DeviceHealth:
     connects: int = 0
     failures: int = 0
     records: int = 0
+    #: an NIBP module's cuff pressure while it measures, mmHg (edge/app.py)
+    live_pressure: float | None = None
 
 
 async def supervise(

@@ -7,6 +7,11 @@ when device, code and value are equal and the times are within ``tolerance`` sec
 device clock has one-second resolution, and the gateway corrects a wrong device clock by an
 offset it measured to the second (drivers/ble/driver.py), so an exact time match would call a
 correctly corrected reading lost.
+
+A ledger line marked ``"derived": true`` holds the truth of a value the gateway computes from a
+raw signal (an oscillometric blood pressure, an air-puff IOP): the published value is an
+estimate, so these readings match on device, code and time alone (their accuracy against the
+truth is the signal benchmarks' business, benchmarks/signal_accuracy.py).
 """
 
 from __future__ import annotations
@@ -127,16 +132,22 @@ def account(
     A reading the ledger marks ``"time_known": false`` (taken while the device's clock was not
     set: nobody can know when) matches on device, code and value alone, after the others.
     """
-    known = _groups(ledger_reading(e) for e in ledger if e.get("time_known", True))
-    unknown = _groups(ledger_reading(e) for e in ledger if not e.get("time_known", True))
+    derived = {(e["device"], e["code"]) for e in ledger if e.get("derived")}
+
+    def valued(readings: Iterable[Reading]) -> Iterable[Reading]:
+        for device, code, value, when in readings:
+            yield device, code, None if (device, code) in derived else value, when
+
+    known = _groups(valued(ledger_reading(e) for e in ledger if e.get("time_known", True)))
+    unknown = _groups(valued(ledger_reading(e) for e in ledger if not e.get("time_known", True)))
     total = sum(len(t) for t in known.values()) + sum(len(t) for t in unknown.values())
     produced_times = {key: list(times) for key, times in known.items()}
     places = [
-        _groups(r for o in backend for r in observation_readings(o)),
-        _groups(r for row in outbox if row["state"] != "rejected"
-                for r in observation_readings(row["payload"])),
-        _groups(r for row in outbox if row["state"] == "rejected"
-                for r in observation_readings(row["payload"])),
+        _groups(valued(r for o in backend for r in observation_readings(o))),
+        _groups(valued(r for row in outbox if row["state"] != "rejected"
+                       for r in observation_readings(row["payload"]))),
+        _groups(valued(r for row in outbox if row["state"] == "rejected"
+                       for r in observation_readings(row["payload"]))),
     ]  # fmt: skip
     counts = [0, 0, 0]
     for n, place in enumerate(places):
@@ -162,3 +173,29 @@ def account(
         duplicates_at_backend=duplicates,
         unexpected_at_backend=unexpected,
     )
+
+
+def derived_errors(
+    ledger: list[dict[str, Any]], backend: list[dict[str, Any]], tolerance: float = 2.0
+) -> dict[tuple[str, str], list[float]]:
+    """Published minus true value of each derived reading, by (device, code).
+
+    Derived ledger lines (``"derived": true``) carry the simulator's truth; the backend holds
+    the gateway's estimate of the same reading (same device, code, time within
+    ``tolerance``). A reading published without a number (its record refused) has no error.
+    """
+    truths: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for e in ledger:
+        if e.get("derived") and e["value"] is not None:
+            when = datetime.fromisoformat(e["time"]).timestamp()
+            truths[(e["device"], e["code"])].append((when, float(e["value"])))
+    errors: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for obs in backend:
+        for device, code, value, when in observation_readings(obs):
+            candidates = truths.get((device, code))
+            if value is None or not candidates:
+                continue
+            t, truth = min(candidates, key=lambda c: abs(c[0] - when))
+            if abs(t - when) <= tolerance:
+                errors[(device, code)].append(value - truth)
+    return dict(errors)

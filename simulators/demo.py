@@ -9,11 +9,14 @@ unaccounted for.
 Two eye stations, each with its own simulated tonometer, and a prevention station with a
 Bluetooth LE blood-pressure monitor (its clock an hour fast: the gateway corrects the times and
 sets the clock) and a glucometer (read through its Record Access Control Point; it drops the
-link in the middle of its first transfer). Reception opens a new pseudonymous visit at each
-station every few seconds, staggered so that visits at the two stations overlap
-(``santebus visit start``, the operator's path; the tablet's MQTT path is tested separately).
-The summary shows how many readings each visit received: a station's readings only ever go to
-its own visits, and readings taken while no visit is open go to none.
+link in the middle of its first transfer), and an NIBP module streaming raw cuff pressure from
+which the gateway computes blood pressure itself; the second eye station also has an air-puff
+front-end streaming applanation signals (IOP and corneal hysteresis computed by the gateway).
+Their readings are compared with the simulators' physiological truth. Reception opens a new
+pseudonymous visit at each station every few seconds, staggered so that visits at the two
+stations overlap (``santebus visit start``, the operator's path; the tablet's MQTT path is
+tested separately). The summary shows how many readings each visit received: a station's
+readings only ever go to its own visits, and readings taken while no visit is open go to none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook, CalibrationRecord
+from simulators.accounting import derived_errors
 from simulators.harness import Mosquitto, Stack, free_port
 
 
@@ -88,8 +92,38 @@ def main() -> int:
     for (device, visit), count in sorted(by_visit.items()):
         shown = visit or "(none: no visit open, or a hand-over; see visit.unbound events)"
         print(f"demo: {STATIONS[device]} ({device}): {count:2d} readings -> visit {shown}")
+    for line in _derived_accuracy(entries, exported):
+        print(line)
     print(result.line())
     return 0 if result.unaccounted == 0 else 1
+
+
+#: what the gateway computes from raw signals, as the simulators' ledgers code it
+DERIVED = {"8480-6": "systolic", "8462-4": "diastolic", "8867-4": "pulse rate",
+           "79892-6": "IOPg right", "79893-4": "IOPg left",
+           "corneal-hysteresis": "corneal hysteresis"}  # fmt: skip
+
+
+def _derived_accuracy(entries: list[dict[str, Any]], exported: list[dict[str, Any]]) -> list[str]:
+    """Published estimates against the physiological truth the simulators drew."""
+    lines = []
+    for (device, code), errors in sorted(derived_errors(entries, exported).items()):
+        if code in DERIVED and errors:
+            mean = sum(errors) / len(errors)
+            sd = (sum((e - mean) ** 2 for e in errors) / max(1, len(errors) - 1)) ** 0.5
+            lines.append(
+                f"demo: {device} {DERIVED[code]}: error against the simulated truth"
+                f" {mean:+.1f} ± {sd:.1f} over {len(errors)} readings"
+            )
+    refused = Counter(
+        o["device"]["identifier"]["value"] for o in exported
+        if any(str(c.get("dataAbsentReason", {}).get("text", "")).startswith("Refused")
+               for c in [o, *o.get("component", [])])
+    )  # fmt: skip
+    for device, n in sorted(refused.items()):
+        lines.append(f"demo: {device}: {n} records refused by the signal analysis (published"
+                     " without numbers, signal.refused event)")  # fmt: skip
+    return lines
 
 
 def _visit(obs: dict[str, Any]) -> str:
@@ -98,7 +132,44 @@ def _visit(obs: dict[str, Any]) -> str:
 
 
 #: device -> station, as configured below
-STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2", "bpm-1": "prevention", "gluco-1": "prevention"}
+STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2", "ora-1": "eye-2", "bpm-1": "prevention",
+            "gluco-1": "prevention", "nibp-1": "prevention"}  # fmt: skip
+#: raw-signal front-ends (simulators/nibp.py, simulators/airpuff.py); each simulated
+#: transducer is off by a gain and an offset that the configured calibration undoes
+RAW_DEVICES = {
+    "nibp-1": {
+        "kind": "nibp",
+        "serial_number": "SIM-NIBP-0001",
+        "pressure_gain": 0.0101,
+        "pressure_offset": -1.2,
+        "reconnect_max": 2.0,
+    },
+    "ora-1": {
+        "kind": "airpuff",
+        "serial_number": "SIM-ORA-0001",
+        "pressure_gain": 0.0098,
+        "pressure_offset": 0.6,
+        "reconnect_max": 2.0,
+    },
+}
+RAW_SCENARIOS = {
+    # a patient every 10 s on average; a deflation streamed 10 x faster than life
+    "nibp-1": {
+        "patients_per_hour": 360,
+        "speed": 10,
+        "fs": 500,
+        "sensor_gain": 0.0101,
+        "sensor_offset": -1.2,
+        "noise_rate": 0.001,
+    },
+    "ora-1": {
+        "patients_per_hour": 300,
+        "speed": 10,
+        "sensor_gain": 0.0098,
+        "sensor_offset": 0.6,
+        "light_full_scale": 4095,
+    },
+}
 #: the prevention station's Bluetooth LE devices (docs/operations.md section 8), on the
 #: simulated radio of ``santebus simulate``
 BLE_DEVICES = {
@@ -121,23 +192,31 @@ IOP_CODES = ("79892-6", "79893-4")
 
 def _two_stations(work: Path) -> list[str]:
     radio = f"bumble:tcp-client:127.0.0.1:{free_port()}"
-    sets = ['stations.prevention.devices=["bpm-1", "gluco-1"]']
+    sets = [
+        f"stations.{station}.devices={[d for d, s in STATIONS.items() if s == station]}"
+        for station in dict.fromkeys(STATIONS.values())
+    ]
     for device, values in BLE_DEVICES.items():
         sets += [f"devices.{device}.{key}={value}" for key, value in values.items()]
         sets += [f"devices.{device}.adapter={radio}", f"simulation.devices.{device}.kind=ble"]
         sets += [f"simulation.devices.{device}.{key}={value}"
                  for key, value in BLE_SCENARIOS[device].items()]  # fmt: skip
-    tonometers = [(d, s) for d, s in STATIONS.items() if d.startswith("tono")]
-    for n, (device, station) in enumerate(tonometers, start=1):
+    tonometers = [d for d in STATIONS if d.startswith("tono")]
+    for n, device in enumerate(tonometers, start=1):
         sets += [
             f"devices.{device}.kind=ct80",
             f"devices.{device}.transport=serial://{work / 'dev' / device}?baudrate=9600",
             f"devices.{device}.serial_number=SIM-CT80-000{n}",
             f"devices.{device}.calibration_required=true",
-            f'stations.{station}.devices=["{device}"]',
             f"simulation.devices.{device}.patients_per_hour=1200",
             f"simulation.devices.{device}.unplug_every=0",
         ]
+    for device, values in RAW_DEVICES.items():
+        sets.append(f"devices.{device}.transport=serial://{work / 'dev' / device}?baudrate=115200")
+        sets += [f"devices.{device}.{key}={value}" for key, value in values.items()]
+        sets.append(f"simulation.devices.{device}.kind={values['kind']}")
+        sets += [f"simulation.devices.{device}.{key}={value}"
+                 for key, value in RAW_SCENARIOS[device].items()]  # fmt: skip
     return sets
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from simulators.airpuff import AirpuffScenario, SimulatedAirpuff
 from simulators.ct80 import SimulatedCt80
 from simulators.ledger import Ledger
+from simulators.nibp import NibpScenario, SimulatedNibp
 from simulators.scenario import BleScenario, SimulationConfig, TonometerScenario
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ async def build(
             device = _device(data, device_id, "ct80")
             link = _link_path(device["transport"])
             devices.append(SimulatedCt80(device_id, link, scenario, ledger, zone, device_rng))
+        elif isinstance(scenario, NibpScenario | AirpuffScenario):
+            devices.append(_raw(data, device_id, scenario, ledger, zone, device_rng))
         else:
             device = _device(data, device_id, "ble")
             port = _radio_port(device_id, str(device.get("adapter", "")))
@@ -90,6 +94,24 @@ async def build(
     if radios:
         devices += await _start_radios(radios, ledger, zone, stack)
     return devices
+
+
+def _raw(
+    data: dict[str, Any],
+    device_id: str,
+    scenario: NibpScenario | AirpuffScenario,
+    ledger: Ledger,
+    zone: str,
+    rng: random.Random,
+) -> Simulated:
+    """A raw-signal front-end fed by the physiological generators (loaded only when used)."""
+    from simulators.waveforms import ScreeningEyes, screening_bp
+
+    device = _device(data, device_id, scenario.kind)
+    link = _link_path(device["transport"])
+    if isinstance(scenario, NibpScenario):
+        return SimulatedNibp(device_id, link, scenario, ledger, zone, rng, screening_bp)
+    return SimulatedAirpuff(device_id, link, scenario, ledger, zone, rng, ScreeningEyes())
 
 
 async def _start_radios(

@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from simulators.airpuff import AirpuffScenario
+from simulators.nibp import NibpScenario
+
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -85,7 +88,10 @@ def _kind(value: Any) -> str:
 
 
 DeviceScenario = Annotated[
-    Annotated[TonometerScenario, Tag("ct80")] | Annotated[BleScenario, Tag("ble")],
+    Annotated[TonometerScenario, Tag("ct80")]
+    | Annotated[BleScenario, Tag("ble")]
+    | Annotated[NibpScenario, Tag("nibp")]
+    | Annotated[AirpuffScenario, Tag("airpuff")],
     Discriminator(_kind),
 ]
 

@@ -7,7 +7,10 @@ the blood-pressure compound (systolic, diastolic, mean) into one panel Observati
 component each (PHD IG, "Compound numeric observations"; LOINC 85354-9 / MDC 150020).
 
 MDC has no intraocular-pressure term (its pressure terms are blood, airway and cuff
-pressures), so the tonometer's readings carry LOINC only.
+pressures), so the tonometer's readings carry LOINC only. Neither LOINC nor MDC has a term for
+the corneal quantities of ORA-style air-puff tonometry (corneal hysteresis, corneal-compensated
+IOP): they are coded in the gateway's own code system :data:`SANTEBUS` (declared in
+docs/asyncapi.yaml), with the eye as bodySite.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 MDC = "urn:iso:std:iso:11073:10101"
+#: the gateway's code system for quantities no standard terminology names yet
+SANTEBUS = "urn:santebus:fhir:CodeSystem:observation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +63,33 @@ class Panel:
 
 
 _NCT = "Non-contact (air-puff) tonometry"
+_RIGHT_EYE = Coding(SNOMED, "18944008", "Right eye structure")
+_LEFT_EYE = Coding(SNOMED, "8966001", "Left eye structure")
+_CH = Coding(SANTEBUS, "corneal-hysteresis", "Corneal hysteresis")
+_IOPCC = Coding(SANTEBUS, "iop-corneal-compensated", "Intraocular pressure, corneal-compensated")
+_ORA = "Air-puff tonometry with applanation signal analysis (Ocular Response Analyzer style)"
 
 QUANTITIES: dict[str, QuantityCode] = {
     "iop.right": QuantityCode(
         Coding(LOINC, "79892-6", "Right eye Intraocular pressure"),
         "mmHg",
         "mm[Hg]",
-        Coding(SNOMED, "18944008", "Right eye structure"),
+        _RIGHT_EYE,
         _NCT,
     ),
     "iop.left": QuantityCode(
         Coding(LOINC, "79893-4", "Left eye Intraocular pressure"),
         "mmHg",
         "mm[Hg]",
-        Coding(SNOMED, "8966001", "Left eye structure"),
+        _LEFT_EYE,
         _NCT,
     ),
+    # ORA-style quantities of one air puff (edge/signal/tonometry.py): CH = P1 - P2 and the
+    # corneal-compensated IOP (Luce 2005)
+    "ch.right": QuantityCode(_CH, "mmHg", "mm[Hg]", _RIGHT_EYE, _ORA),
+    "ch.left": QuantityCode(_CH, "mmHg", "mm[Hg]", _LEFT_EYE, _ORA),
+    "iopcc.right": QuantityCode(_IOPCC, "mmHg", "mm[Hg]", _RIGHT_EYE, _ORA),
+    "iopcc.left": QuantityCode(_IOPCC, "mmHg", "mm[Hg]", _LEFT_EYE, _ORA),
     # Blood Pressure Measurement 0x2A35 compound, PHD IG / LOINC vital signs
     "bp.systolic": QuantityCode(
         Coding(LOINC, "8480-6", "Systolic blood pressure"), "mmHg", "mm[Hg]",

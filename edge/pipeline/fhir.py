@@ -29,6 +29,8 @@ from edge.pipeline.validate import REFERENCE
 SCHEMA = "fhir-r4-observation/1"
 #: seconds the device clock was ahead of the gateway's (effectiveDateTime is corrected)
 CLOCK_OFFSET_EXTENSION = "urn:santebus:fhir:extension:device-clock-offset"
+#: signal-quality index 0..1 of a value the gateway derived from a raw signal (edge/signal/)
+SIGNAL_QUALITY_EXTENSION = "urn:santebus:fhir:extension:signal-quality"
 #: identifier system of the pseudonymous visit ids issued by reception
 VISIT_SYSTEM = "urn:santebus:visit"
 #: identifier system of the devices' logical ids in the bus's config
@@ -163,6 +165,12 @@ def observation(m: Measurement) -> dict[str, Any]:
                 },
             }
         )
+    if m.quality is not None:
+        # How clean the raw signal was that the gateway derived this value from (1: clean):
+        # a reader can weigh a borderline value by it
+        obs["extension"].append(
+            {"url": SIGNAL_QUALITY_EXTENSION, "valueDecimal": Precise(m.quality, 2)}
+        )
     if m.subject is not None:
         # The patient only by the pseudonymous visit id (a logical reference, FHIR R4
         # Reference.identifier): no name or national number ever leaves the gateway.
@@ -172,8 +180,9 @@ def observation(m: Measurement) -> dict[str, Any]:
         }
     if qc is not None and qc.body_site is not None:
         obs["bodySite"] = {"coding": [_coding(qc.body_site)]}
-    if qc is not None and qc.method is not None:
-        obs["method"] = {"text": qc.method}
+    method = m.method or (qc.method if qc is not None else None)
+    if method is not None:
+        obs["method"] = {"text": method}
     notes = [{"text": flag} for flag in m.flags]
     if m.device_status == "unreliable":
         notes.insert(0, {"text": "The device marked this reading as unreliable."})
@@ -185,7 +194,7 @@ def observation(m: Measurement) -> dict[str, Any]:
         obs["component"] = [_part(p) for p in m.parts]
         return obs
     assert qc is not None
-    _value(obs, m.quantity, m.value, m.unit, m.absent, m.interpretation, m.decimals)
+    _value(obs, m.quantity, m.value, m.unit, m.absent, m.interpretation, m.decimals, m.absent_text)
     components = []
     for n, reading in enumerate(m.components, start=1):
         comp: dict[str, Any] = {"code": {"coding": [_coding(qc.code)], "text": f"Reading {n}"}}
@@ -203,7 +212,7 @@ def _part(p: Part) -> dict[str, Any]:
     qc = quantity_code(p.quantity)
     comp: dict[str, Any] = {"code": {"coding": [_coding(c) for c in qc.codings],
                                      "text": qc.code.display}}  # fmt: skip
-    _value(comp, p.quantity, p.value, p.unit, p.absent, p.interpretation, p.decimals)
+    _value(comp, p.quantity, p.value, p.unit, p.absent, p.interpretation, p.decimals, p.absent_text)
     return comp
 
 
@@ -215,11 +224,14 @@ def _value(
     absent: Absent | None,
     interpretation: str | None,
     decimals: int | None = None,
+    absent_text: str | None = None,
 ) -> None:
     """Set a value's valueQuantity (or dataAbsentReason), interpretation and referenceRange."""
     qc = quantity_code(quantity)
     if value is None:
-        text = _ABSENT_TEXT[absent] if absent else "OVER: above the device's measuring range"
+        text = absent_text or (
+            _ABSENT_TEXT[absent] if absent else "OVER: above the device's measuring range"
+        )
         target["dataAbsentReason"] = _absent(absent or "error", text)
         return
     target["valueQuantity"] = _quantity(value, unit, _ucum(qc, unit), decimals)

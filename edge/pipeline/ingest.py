@@ -52,8 +52,11 @@ class Prepared:
     calibration: CalibrationStatus | None = None  # None: no calibration book
 
 
-#: IEEE 11073-20601 special value -> FHIR data-absent-reason (NRes has no code of its own)
+#: IEEE 11073-20601 special value -> FHIR data-absent-reason (NRes has no code of its own);
+#: a value the signal analysis refused to derive is an "error" (FHIR R4 data-absent-reason:
+#: "some system or workflow process error means that the information is not available")
 _ABSENT: dict[str, Absent] = {
+    "refused": "error",
     "nan": "not-a-number",
     "nres": "error",
     "+inf": "positive-infinity",
@@ -163,6 +166,9 @@ class Ingest:
                 absent=_ABSENT.get(r.special) if r.special else None,
                 clock_offset=delivery.clock_offset,
                 decimals=r.decimals,
+                method=r.method,
+                quality=r.quality,
+                absent_text=r.absent_text,
             )
             out.append(Prepared(m, binding, verdict.quarantine, calibration))
         return self._panels(device, delivery, out)
@@ -192,7 +198,8 @@ class Ingest:
             reasons = list(dict.fromkeys(p.quarantine for _, p in members if p.quarantine))
             parts = tuple(
                 Part(quantity=m.quantity, value=m.value, unit=m.unit,
-                     interpretation=m.interpretation, absent=m.absent, decimals=m.decimals)
+                     interpretation=m.interpretation, absent=m.absent, decimals=m.decimals,
+                     absent_text=m.absent_text)
                 for m in ms
             )  # fmt: skip
             unreliable = any(m.device_status == "unreliable" for m in ms)

@@ -38,6 +38,7 @@ class Part(BaseModel):
     interpretation: Literal["H", "L", "N"] | None = None
     absent: Absent | None = None
     decimals: int | None = None
+    absent_text: str | None = None
 
 
 class Measurement(BaseModel):
@@ -75,6 +76,12 @@ class Measurement(BaseModel):
     clock_offset: float = 0.0
     #: decimals the device gave ``value`` (FHIR R4: the precision of a decimal is significant)
     decimals: int | None = None
+    #: how the value was obtained, when not the quantity's usual method (codes.QuantityCode)
+    method: str | None = None
+    #: signal-quality index 0..1 of a value the gateway derived from a raw signal
+    quality: float | None = None
+    #: why ``value`` is None, for a person; None: the text of ``absent``
+    absent_text: str | None = None
 
 
 def localize(device_time: datetime, zone: str) -> datetime:

@@ -42,6 +42,12 @@ PLAUSIBLE: dict[str, Range] = {
     # IOP 0-80 mmHg: the bound, beyond any tonometer's measuring range
     "iop.right": Range(0, 80, "mmHg"),
     "iop.left": Range(0, 80, "mmHg"),
+    "iopcc.right": Range(0, 80, "mmHg"),
+    "iopcc.left": Range(0, 80, "mmHg"),
+    # corneal hysteresis is P1 - P2 >= 0 by construction; reported ORA values lie about 4-18
+    # mmHg (Luce 2005): beyond 30 the applanation events were misread
+    "ch.right": Range(0, 30, "mmHg"),
+    "ch.left": Range(0, 30, "mmHg"),
     # non-invasive BP: the measuring range required of automated sphygmomanometers is at
     # least 0-260 mmHg for the cuff (ISO 81060-2 / IEC 80601-2-30); diastolic 20-200 covers it
     "bp.systolic": Range(40, 300, "mmHg"),

@@ -191,3 +191,37 @@ def test_two_ble_devices_with_one_address_are_refused() -> None:
              for s in BPM]  # fmt: skip
     with pytest.raises(ConfigError, match="have the same address d0:5a:4e:b9:00:01"):
         load_config(EXAMPLE, [*BPM, *other])
+
+
+def test_raw_signal_devices_are_checked_and_each_fault_is_located(tmp_path: Path) -> None:
+    cfg = tmp_path / "bus.toml"
+    cfg.write_text(
+        EXAMPLE.read_text()
+        + '\n[devices.nibp-1]\nkind = "nibp"\ntransport = "serial:///dev/santebus/nibp"\n'
+        'serial_number = "NIBP-1"\npressure_gain = 0\n'
+        '\n[devices.ora-1]\nkind = "airpuff"\ntransport = "serial:///dev/santebus/ora"\n'
+        'serial_number = "ORA-1"\nkeep_refused = -1\n'
+        '\n[simulation.devices.nibp-1]\nkind = "nibp"\nspeed = 0\n'
+    )
+    code, out = _check(cfg)
+    lines = cfg.read_text().splitlines()
+    line = {key: lines.index(key) + 1 for key in ("pressure_gain = 0", "keep_refused = -1")}
+    assert code == EX_CONFIG
+    assert (
+        f"{cfg}:{line['pressure_gain = 0']}: devices.nibp-1.pressure_gain: Input should be"
+        " greater than 0" in out
+    )
+    assert f"{cfg}:{line['keep_refused = -1']}: devices.ora-1.keep_refused:" in out
+    assert "simulation.devices.nibp-1.speed: Input should be greater than 0" in out
+    ok = [
+        "devices.nibp-1.kind=nibp",
+        "devices.nibp-1.transport=serial:///dev/santebus/nibp",
+        "devices.nibp-1.serial_number=NIBP-1",
+        "devices.nibp-1.pressure_gain=0.0101",
+        "devices.nibp-1.pressure_offset=-1.2",
+        "simulation.devices.nibp-1.kind=nibp",
+    ]
+    assert _check(EXAMPLE, *(arg for s in ok for arg in ("--set", s))) == (0, "OK\n")
+    config = load_config(EXAMPLE, ok)
+    assert config.devices["nibp-1"].kind == "nibp"
+    assert config.recordings_dir == config.gateway.state_dir / "recordings"
