@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulators.accounting import account
+from simulators.accounting import account, derived_errors
 
 
 def entry(code: str, value: float | None, time: str, device: str = "bpm-1") -> dict[str, Any]:
@@ -63,3 +63,29 @@ def test_lost_duplicated_pending_and_unexpected_readings_are_each_counted() -> N
     assert result.unaccounted == 1  # the pulse rate went nowhere
     assert result.duplicates_at_backend == 1
     assert result.unexpected_at_backend == 3  # 36.6 at T9, and the 121/80 panel's two values
+
+
+def derived(code: str, value: float | None, time: str) -> dict[str, Any]:
+    """A ledger line whose value is the simulator's truth of an estimate (nibp, air puff)."""
+    return {**entry(code, value, time, device="nibp-1"), "derived": True}
+
+
+def test_a_derived_reading_matches_on_device_code_and_time_whatever_the_estimate() -> None:
+    ledger = [derived("8480-6", 121.37, T0), derived("8462-4", 78.9, T0)]
+    backend = [obs(T1, {"8480-6": 126, "8462-4": 75}, device="nibp-1")]
+    result = account(ledger, backend, [])
+    assert (result.produced, result.stored, result.unaccounted) == (2, 2, 0)
+    # the same estimate nine seconds off is another reading: not this one's publication
+    late = account(ledger, [obs(T9, {"8480-6": 126, "8462-4": 75}, device="nibp-1")], [])
+    assert (late.stored, late.unaccounted, late.unexpected_at_backend) == (0, 2, 2)
+
+
+def test_derived_errors_are_published_minus_true_and_a_refused_record_has_none() -> None:
+    ledger = [derived("8480-6", 121.5, T0), derived("8462-4", 78.0, T0),
+              derived("8480-6", 140.0, T9)]  # fmt: skip
+    refused: dict[str, Any] = obs(T9, {"8480-6": 0.0}, device="nibp-1")
+    refused["valueQuantity"] = {}  # published without a number (the record was refused)
+    refused["component"] = []
+    backend = [obs(T1, {"8480-6": 126, "8462-4": 75}, device="nibp-1"), refused]
+    errors = derived_errors(ledger, backend)
+    assert errors == {("nibp-1", "8480-6"): [4.5], ("nibp-1", "8462-4"): [-3.0]}
