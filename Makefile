@@ -54,6 +54,8 @@ bench: bootstrap
 	$(BIN)/python -m benchmarks.drain
 	$(BIN)/python -m benchmarks.latency
 	$(BIN)/python -m benchmarks.footprint
+	$(BIN)/python -m benchmarks.signal_accuracy
+	$(BIN)/python -m benchmarks.signal_speed
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -52,14 +52,14 @@ class Errors:
     def add(self, estimate: float, truth: float) -> None:
         self.values.append(estimate - truth)
 
-    def line(self) -> str:
+    def line(self, unit: str = "mmHg") -> str:
         if not self.values:
             return "no estimates"
         a = np.asarray(self.values)
         within5 = float(np.mean(np.abs(a) <= 5)) * 100
         return (
-            f"{a.mean():+5.2f} ± {a.std(ddof=1):4.2f} mmHg (n={a.size}, |err|<=5: {within5:.0f} %,"
-            f" max |err| {np.abs(a).max():.1f})"
+            f"{a.mean():+5.2f} ± {a.std(ddof=1):4.2f} {unit} (n={a.size},"
+            f" |err|<=5: {within5:.0f} %, max |err| {np.abs(a).max():.1f})"
         )
 
 
@@ -125,7 +125,8 @@ def report_bp(fig: BpFigures, n: int) -> None:
     print(f"\nBlood pressure: {n} records, {fig.seconds / n * 1000:.1f} ms per record analysed")
     print("  labels:", dict(sorted(fig.labels.items())))
     for key in sorted(fig.model):
-        print(f"  model    {key:12s} {fig.model[key].line()}")
+        unit = "/min" if key.endswith("pulse") else "mmHg"
+        print(f"  model    {key:12s} {fig.model[key].line(unit)}")
         if key in fig.baseline:
             print(f"  baseline {key:12s} {fig.baseline[key].line()}")
     clean = fig.labels["clean"]
