@@ -139,7 +139,10 @@ class Mosquitto:
             f"mosquitto-{self.port}", [mosquitto_binary(), "-c", str(self.conf)], self.workdir
         )
         try:
-            wait_for_port(self.port)
+            # mosquitto binds its listeners one after another: the observer's listener may
+            # still be closed when the first one accepts (a flaky CI run connected too early)
+            for port in dict.fromkeys((self.port, self.observe_port)):
+                wait_for_port(port)
         except TimeoutError as exc:
             log = self.process.log_path.read_text(errors="replace")[-2000:]
             self.process.stop(5)
