@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from edge.cli_analyze import EX_DATAERR, analyze, load_record
 from edge.signal.results import BpEstimate, OscillogramTrace, Refusal
+from simulators.physio.bp import BpCase, simulate_bp
 from tests.unit.test_tonometry import Puff
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -287,14 +288,12 @@ def test_bp_single_column_uses_fs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def simulated_bp_csv(path: Path, t0: float) -> tuple[Path, Any]:
-    bp = pytest.importorskip("simulators.physio.bp")
-    sample = bp.simulate_bp(bp.BpCase(), np.random.default_rng(6))
+    sample = simulate_bp(BpCase(), np.random.default_rng(6))
     t = t0 + np.arange(sample.pressure.size) / sample.fs
     return write_csv(path, "t,p", [t, sample.pressure], "{:.4f},{:.4f}"), sample.truth
 
 
 def test_bp_real_analysis(tmp_path: Path) -> None:
-    pytest.importorskip("edge.signal.oscillometry")
     path, truth = simulated_bp_csv(tmp_path / "bp.csv", 0.0)
     result = run("bp", path, "--plot", tmp_path / "bp.png")
     assert result.exit_code == 0, result.stdout + result.stderr

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from edge.signal.results import FLAG_TEXT, IopEstimate, Refusal
 from edge.signal.tonometry import IopSettings, analyze_iop, calibrate_pressure
+from simulators.physio.cohort import iop_cohort
+from simulators.physio.iop import simulate_iop
 
 FloatArray = np.ndarray
 
@@ -269,12 +271,10 @@ FAULTS = {"blink", "saturated", "misaligned", "no-second-peak", "too-short"}
 
 def test_simulated_cohort_accuracy_and_refusals() -> None:
     """The acceptance figures on 100 records of the project's tonometer simulator."""
-    iop = pytest.importorskip("simulators.physio.iop")
-    cohort = pytest.importorskip("simulators.physio.cohort")
     errors: list[float] = []
     faults = refused = 0
-    for i, case in enumerate(cohort.iop_cohort(n=100, seed=6)):
-        sample = iop.simulate_iop(case, np.random.default_rng([6, i]))
+    for i, case in enumerate(iop_cohort(n=100, seed=6)):
+        sample = simulate_iop(case, np.random.default_rng([6, i]))
         result = analyze_iop(sample.pressure, sample.light, sample.fs)
         if sample.labels & FAULTS:
             faults += 1
