@@ -53,6 +53,11 @@ class BpSettings:
     #: >= 20 % of the intervals (issue #6)
     irregular_deviation: float = 0.25
     irregular_fraction: float = 0.20
+    #: irregular rhythm, second rule: SD/mean of the intervals at least this. Wiesel et al.
+    #: (Am J Hypertens 2009;22:848-852) flag atrial fibrillation at 0.06 on intervals a monitor
+    #: measures over three readings; one cuff record's intervals are coarser (respiratory sinus
+    #: arrhythmia and detection jitter reach 0.08 in sinus rhythm), hence 0.10
+    irregular_cv: float = 0.10
     # -- artefacts --------------------------------------------------------------------------
     #: the cuff trend may not rise faster than this during deflation (only movement does that)
     max_rise_rate: float = 1.0

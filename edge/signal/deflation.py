@@ -48,8 +48,16 @@ def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Ref
     slope = np.gradient(smooth) * fs
     start = min(n, top + round(s.settle_s * fs))
     after = np.flatnonzero((slope[start:] < -s.dump_rate) | (smooth[start:] < s.min_cuff_pressure))
+    if after.size == 0:
+        # NIBP modules release the cuff at the end of every measurement, completed or not: a
+        # record that ends inflated was cut off, and what lies below its end is unknown
+        return Refusal(
+            "too-short",
+            f"record cut short: it ends at {smooth[-1]:.0f} mmHg with the cuff still inflated "
+            "(no release seen), so the deflation below that pressure is missing",
+        )
     # the dump is blurred by the smoother: stop half a second before it is first seen
-    stop = start + int(after[0]) - round(0.5 * fs) if after.size else n
+    stop = start + int(after[0]) - round(0.5 * fs)
     span = (stop - start) / fs
     if span < s.min_record_s:
         return Refusal(
