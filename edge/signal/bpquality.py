@@ -116,6 +116,21 @@ def _neighbour_correlation(shapes: FloatArray) -> FloatArray:
     return np.asarray(np.divide(dot, norm, out=np.ones(n), where=norm > 0), dtype=np.float64)
 
 
+def _nearest_median(a: FloatArray, k: int) -> FloatArray:
+    """Median of the ``k`` beats nearest each beat (itself included).
+
+    The window shifts inwards at the ends, so the first and last beats are judged against
+    ``k`` beats too (a symmetric window shrinking to one beat would let a burst at the start
+    of the deflation pass).
+    """
+    n = a.size
+    if n <= k:
+        return np.full(n, float(np.median(a)))
+    start = np.clip(np.arange(n) - k // 2, 0, n - k)
+    windows = a[start[:, None] + np.arange(k)[None, :]]
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
+
+
 def judge_beats(
     beats: Beats, mask: BoolArray, noise: Noise, fs: float, s: BpSettings
 ) -> BeatVerdict:
@@ -144,6 +159,11 @@ def judge_beats(
         big = ref >= 0.2 * top
         r = s.amplitude_outlier_ratio
         amp_out = big & ((ratio > r) | (ratio < 1.0 / r))
+        # a burst of movement spans several detections, enough to lift a 5-beat median with
+        # it; over 9 beats it cannot, and no envelope rises 3-fold within 4 beats
+        wide = _nearest_median(a, 9)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            amp_out |= a > s.burst_ratio * wide
         # shape: correlation with the median shape of the 4 nearest other beats (the shape
         # changes along the deflation, from a spike above systolic to a full pulse below)
         corr = _neighbour_correlation(beats.shape[idx])

@@ -63,6 +63,10 @@ class BpSettings:
     max_rise_rate: float = 1.0
     #: a beat whose amplitude departs from the median of its 5 neighbours by this factor
     amplitude_outlier_ratio: float = 1.8
+    #: a beat larger than this multiple of the median of its 9 neighbours is movement: a
+    #: burst lifts the 5-beat median above but not the 9-beat one (a record in the demo had a
+    #: 2 s, 9 Hz shake 13 times the pulse taken for the envelope maximum)
+    burst_ratio: float = 3.0
     #: a beat whose shape correlates less than this with the median beat
     min_shape_correlation: float = 0.5
     #: refuse when more than this fraction of the beats in the measuring range is corrupted

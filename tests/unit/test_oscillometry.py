@@ -313,3 +313,20 @@ def test_clean_cohort_records_meet_the_accuracy_bounds() -> None:
     assert np.all(np.abs(mean) <= 2.0), mean
     assert np.all(sd <= 5.0), sd
     assert np.all(sd < base.std(axis=0)), (sd, base.std(axis=0))
+
+
+def test_a_shake_bigger_than_the_pulse_is_never_taken_for_the_envelope() -> None:
+    # found in the demo: a 2 s, 9 Hz shake some 10 times the pulse, in the middle of the
+    # deflation, passed every beat test (the 5-beat amplitude median rose with it) and was
+    # published as the envelope maximum, with a pulse rate of 155 /min
+    p, _ = record(130.0, 80.0, 65.0, seed=3)
+    t = np.arange(p.size) / 500.0
+    burst = (t > 16.0) & (t < 18.0)
+    window = np.sin(np.pi * (t - 16.0) / 2.0) ** 2
+    p = p + np.where(burst, 12.0 * window * np.sin(2 * np.pi * 9.0 * t), 0.0)
+    result = analyze_bp(p, 500.0)
+    if isinstance(result, Refusal):
+        assert result.code == "motion", result.reason
+    else:
+        assert "motion-artefact" in result.flags
+        assert 50.0 < result.pulse_rate < 80.0
