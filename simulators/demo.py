@@ -115,10 +115,13 @@ def _derived_accuracy(entries: list[dict[str, Any]], exported: list[dict[str, An
                 f"demo: {device} {DERIVED[code]}: error against the simulated truth"
                 f" {mean:+.1f} ± {sd:.1f} over {len(errors)} readings"
             )
+    # one refused cuff record is two Observations (panel and pulse): count records, by time
     refused = Counter(
-        o["device"]["identifier"]["value"] for o in exported
-        if any(str(c.get("dataAbsentReason", {}).get("text", "")).startswith("Refused")
-               for c in [o, *o.get("component", [])])
+        device for device, _ in {
+            (o["device"]["identifier"]["value"], o.get("effectiveDateTime")) for o in exported
+            if any(str(c.get("dataAbsentReason", {}).get("text", "")).startswith("Refused")
+                   for c in [o, *o.get("component", [])])
+        }
     )  # fmt: skip
     for device, n in sorted(refused.items()):
         lines.append(f"demo: {device}: {n} records refused by the signal analysis (published"
