@@ -56,6 +56,7 @@ bench: bootstrap
 	$(BIN)/python -m benchmarks.footprint
 	$(BIN)/python -m benchmarks.signal_accuracy
 	$(BIN)/python -m benchmarks.signal_speed
+	$(BIN)/python -m benchmarks.signal_robustness
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
