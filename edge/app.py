@@ -16,9 +16,10 @@ from drivers.ble.cursor import RecordCursor
 from drivers.ble.driver import BleDriver, BleDriverSettings, BleStats
 from drivers.ble.link import BleLink, LinkSettings
 from drivers.ble.profiles import PROFILES
-from drivers.devices.airpuff import AirpuffDriver, AirpuffStats
+from drivers.codec.sampletransfer import TransferStats
+from drivers.devices.airpuff import AirpuffDriver
 from drivers.devices.ct80 import Ct80Driver, Ct80Stats
-from drivers.devices.nibp import NibpDriver, NibpStats
+from drivers.devices.nibp import NibpDriver
 from drivers.readings import Delivery, RawRecording
 from drivers.transport import ByteTransport, open_transport
 from edge.config import (
@@ -230,7 +231,7 @@ class Daemon:
             )
 
         if isinstance(device, NibpDevice):
-            nibp_stats = NibpStats()
+            nibp_stats = TransferStats()
             live = _LivePressure(sensor, health)
 
             def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
@@ -239,7 +240,7 @@ class Daemon:
 
             return deliveries
         assert isinstance(device, AirpuffDevice)
-        puff_stats = AirpuffStats()
+        puff_stats = TransferStats()
 
         def puffs(transport: ByteTransport) -> AsyncIterator[Delivery]:
             driver = AirpuffDriver(transport, device_id, stats=puff_stats)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -246,14 +247,24 @@ class Ack:
 Common = Samples | MeasurementEnd | Replay | Resend | Ack
 
 
-def parse_common(frame: Frame) -> Common | None:
-    """The shared message a frame carries, None for a device-specific type."""
+_CHANNEL_WORDS = {1: "one channel", 2: "two channels"}
+
+
+def parse_common(frame: Frame, channels: int) -> Common | None:
+    """The shared message a frame carries, None for a device-specific type.
+
+    ``channels``: how many interleaved channels the device's SAMPLES carry; any other count is
+    a malformed frame.
+    """
     p = frame.payload
     if frame.type == FrameType.SAMPLES:
         if len(p) < _SAMPLES.size:
             raise bad_payload(frame, "SAMPLES payload too short")
-        mid, first, n, channels = _SAMPLES.unpack_from(p)
-        if channels < 1 or len(p) != _SAMPLES.size + 2 * n * channels:
+        mid, first, n, sent = _SAMPLES.unpack_from(p)
+        if sent != channels:
+            wanted = _CHANNEL_WORDS.get(channels, f"{channels} channels")
+            raise bad_payload(frame, f"SAMPLES carry {sent} channels, this device sends {wanted}")
+        if len(p) != _SAMPLES.size + 2 * n * channels:
             raise bad_payload(frame, "SAMPLES length does not match its sample count")
         counts = np.frombuffer(p, dtype="<u2", offset=_SAMPLES.size).reshape(n, channels)
         block = counts.astype(np.uint16)  # native order, a copy we own
@@ -295,3 +306,21 @@ class Packet(Generic[M_co]):
 
 def to_frame(message: Message, seq: int) -> Frame:
     return Frame(message.frame_type, seq, message.payload())
+
+
+def encode_packet(packet: Packet[Message]) -> bytes:
+    """Frame bytes of one message with its sequence number."""
+    return encode(to_frame(packet.message, packet.seq))
+
+
+P = TypeVar("P", bound=Message)
+
+
+def decode_packet(
+    buf: bytes | bytearray, parse: Callable[[Frame], P]
+) -> tuple[Packet[P] | None, int]:
+    """Decode the first frame of ``buf`` with a device's ``parse``; see :func:`decode`."""
+    frame, consumed = decode(buf)
+    if frame is None:
+        return None, consumed
+    return Packet(frame.seq, parse(frame)), consumed

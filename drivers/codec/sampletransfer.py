@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
@@ -41,6 +42,15 @@ class StartMessage(Message, Protocol):
 
     @property
     def fs(self) -> int: ...
+
+    @property
+    def time(self) -> datetime: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def serial(self) -> str: ...
 
 
 S = TypeVar("S", bound=StartMessage)

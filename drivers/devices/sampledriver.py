@@ -40,6 +40,17 @@ log = logging.getLogger(__name__)
 SamplesCallback = Callable[[npt.NDArray[np.float64], float], None]
 
 
+def record_key(kind: str, start: StartMessage) -> str:
+    """Equal for every copy of one record; distinct across a device reboot (its time).
+
+    A device numbers its records from a counter that a reboot may reset, so the id alone
+    could name two records; the serial (or the model, when the device has none) names the
+    device.
+    """
+    who = start.serial or start.model
+    return f"{kind}|{who}|{start.measurement_id}|{start.time.isoformat()}"
+
+
 class LinkSettings(Protocol):
     """What the loop reads from a device's settings."""
 

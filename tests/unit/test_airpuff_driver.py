@@ -17,8 +17,8 @@ from drivers.devices.airpuff import (
     Outcome,
     PuffStart,
     decode,
-    record_key,
 )
+from drivers.devices.sampledriver import record_key
 from drivers.errors import TransientDeviceError
 from drivers.readings import Delivery
 from drivers.transport import LoopTransport
@@ -118,7 +118,7 @@ def test_a_lost_frame_asks_resend_and_the_key_is_the_same_on_the_copy() -> None:
         assert out.empty()
         await device.write(b"".join(wire(puff(), first_seq=4)))
         delivery = await asyncio.wait_for(out.get(), 2)
-        assert delivery.recordings[0].record_key == record_key(START)
+        assert delivery.recordings[0].record_key == record_key("airpuff", START)
         assert channels(delivery)["light"].tolist() == PAIRS[:, 1].tolist()
         assert (driver.stats.gaps, driver.stats.resends, driver.stats.measurements) == (1, 1, 1)
         await finish(task)

@@ -23,8 +23,8 @@ from drivers.devices.nibp import (
     Status,
     Stop,
     decode,
-    record_key,
 )
+from drivers.devices.sampledriver import record_key
 from drivers.errors import TransientDeviceError
 from drivers.readings import Delivery
 from drivers.transport import LoopTransport
@@ -147,7 +147,7 @@ def test_a_lost_frame_asks_resend_and_the_copy_arrives_whole_under_the_same_key(
         await device.write(b"".join(wire(measurement()[1:], first_seq=7)))
         delivery = await asyncio.wait_for(out.get(), 2)
         assert pressure_of(delivery).tolist() == PRESSURE.tolist()
-        assert delivery.recordings[0].record_key == record_key(START)
+        assert delivery.recordings[0].record_key == record_key("nibp", START)
         assert (driver.stats.gaps, driver.stats.resends) == (1, 1)
         # no ACK came (the daemon crashed before its commit): the module repeats it
         await device.write(b"".join(wire(measurement(), first_seq=20)))
@@ -246,9 +246,9 @@ def test_a_frame_cut_short_by_silence_is_dropped_and_resent() -> None:
 
 def test_a_module_reboot_gives_a_new_key_for_a_reused_id() -> None:
     later = MeasurementStart(7, 500, START.time.replace(hour=11), "SB-NIBP", "SN0042")
-    assert record_key(later) != record_key(START)
+    assert record_key("nibp", later) != record_key("nibp", START)
     anonymous = MeasurementStart(7, 500, START.time, "SB-NIBP")
-    assert record_key(anonymous) == "nibp|SB-NIBP|7|2026-11-23T10:15:42"
+    assert record_key("nibp", anonymous) == "nibp|SB-NIBP|7|2026-11-23T10:15:42"
 
 
 def test_hang_up_ends_the_delivery_stream_with_a_transient_error() -> None:

@@ -194,7 +194,7 @@ def test_shared_payloads_round_trip() -> None:
     messages: list[Message] = [block, MeasurementEnd(9, 508, 3), Replay(), Resend(9), Ack(9)]
     for seq, message in enumerate(messages):
         frame = sf.to_frame(message, seq)
-        assert sf.parse_common(frame) == message
+        assert sf.parse_common(frame, channels=2) == message
     assert block.payload() == bytes.fromhex("09000000 fa010000 0200 02 01000200 ffff0000")
 
 
@@ -216,7 +216,7 @@ def test_samples_block_is_bounded_by_the_payload() -> None:
 )
 def test_malformed_shared_payloads_drop_the_whole_frame(frame: Frame, reason: str) -> None:
     with pytest.raises(FrameError, match=reason) as info:
-        sf.parse_common(frame)
+        sf.parse_common(frame, channels=1)
     assert info.value.consumed == frame.length
 
 

@@ -14,7 +14,7 @@ from drivers.devices.airpuff.codec import (
     encode,
     parse,
 )
-from drivers.devices.airpuff.driver import AirpuffDriver, AirpuffStats, record_key
+from drivers.devices.airpuff.driver import AirpuffDriver
 from drivers.devices.airpuff.settings import AirpuffSettings
 
 __all__ = [
@@ -22,12 +22,10 @@ __all__ = [
     "AirpuffDriver",
     "AirpuffMessage",
     "AirpuffSettings",
-    "AirpuffStats",
     "Eye",
     "Outcome",
     "PuffStart",
     "decode",
     "encode",
     "parse",
-    "record_key",
 ]

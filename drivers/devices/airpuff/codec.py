@@ -152,10 +152,8 @@ def _parse_start(frame: Frame) -> PuffStart:
 
 def parse(frame: Frame) -> AirpuffMessage:
     """The message a CRC-valid frame carries; :class:`FrameError` (whole frame) if malformed."""
-    common = sf.parse_common(frame)
+    common = sf.parse_common(frame, len(CHANNELS))
     if common is not None:
-        if isinstance(common, Samples) and common.counts.shape[1] != len(CHANNELS):
-            raise bad_payload(frame, "air-puff samples have two channels")
         return common
     if frame.type == FrameType.MEASUREMENT_START:
         return _parse_start(frame)
@@ -164,12 +162,9 @@ def parse(frame: Frame) -> AirpuffMessage:
 
 def encode(packet: Packet[AirpuffMessage]) -> bytes:
     """Frame bytes of one message with its sequence number."""
-    return sf.encode(sf.to_frame(packet.message, packet.seq))
+    return sf.encode_packet(packet)
 
 
 def decode(buf: bytes | bytearray) -> tuple[Packet[AirpuffMessage] | None, int]:
     """Decode the first frame of ``buf`` into a packet; see :func:`sampleframes.decode`."""
-    frame, consumed = sf.decode(buf)
-    if frame is None:
-        return None, consumed
-    return Packet(frame.seq, parse(frame)), consumed
+    return sf.decode_packet(buf, parse)

@@ -16,23 +16,11 @@ import numpy as np
 from drivers.codec.sampletransfer import Completed, Receiver, TransferStats
 from drivers.devices.airpuff.codec import CHANNELS, Outcome, PuffStart, parse
 from drivers.devices.airpuff.settings import AirpuffSettings
-from drivers.devices.sampledriver import SamplesCallback, SampleStreamDriver
+from drivers.devices.sampledriver import SamplesCallback, SampleStreamDriver, record_key
 from drivers.readings import Delivery, RawRecording
 from drivers.transport.base import ByteTransport
 
 log = logging.getLogger(__name__)
-
-
-class AirpuffStats(TransferStats):
-    """Counters kept across reconnects: frames, garbled frames, gaps, resends, duplicates."""
-
-    __slots__ = ()
-
-
-def record_key(start: PuffStart) -> str:
-    """Equal for every copy of one puff; distinct across a front-end reboot (time)."""
-    who = start.serial or start.model
-    return f"airpuff|{who}|{start.measurement_id}|{start.time.isoformat()}"
 
 
 def refusal(start: PuffStart, total: int, outcome: int) -> str | None:
@@ -58,11 +46,11 @@ class AirpuffDriver(SampleStreamDriver[PuffStart]):
         transport: ByteTransport,
         device_id: str,
         settings: AirpuffSettings | None = None,
-        stats: AirpuffStats | None = None,
+        stats: TransferStats | None = None,
         on_samples: SamplesCallback | None = None,
     ) -> None:
         self.settings = settings or AirpuffSettings()
-        self.stats = stats if stats is not None else AirpuffStats()
+        self.stats = stats if stats is not None else TransferStats()
         receiver: Receiver[PuffStart] = Receiver(
             parse, PuffStart, self.stats, self.settings.max_samples
         )
@@ -77,7 +65,7 @@ class AirpuffDriver(SampleStreamDriver[PuffStart]):
             channels[name] = channel
         recording = RawRecording(
             kind="airpuff-iop",
-            record_key=record_key(start),
+            record_key=record_key(self.label, start),
             device_time=start.time,
             fs=float(start.fs),
             channels=channels,

@@ -17,7 +17,7 @@ from drivers.devices.nibp.codec import (
     encode,
     parse,
 )
-from drivers.devices.nibp.driver import NibpDriver, NibpStats, record_key
+from drivers.devices.nibp.driver import NibpDriver
 from drivers.devices.nibp.settings import NibpSettings
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "NibpFrameType",
     "NibpMessage",
     "NibpSettings",
-    "NibpStats",
     "Outcome",
     "Start",
     "Status",
@@ -35,5 +34,4 @@ __all__ = [
     "decode",
     "encode",
     "parse",
-    "record_key",
 ]

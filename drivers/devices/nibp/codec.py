@@ -220,10 +220,8 @@ def _parse_start_command(frame: Frame) -> Start:
 
 def parse(frame: Frame) -> NibpMessage:
     """The message a CRC-valid frame carries; :class:`FrameError` (whole frame) if malformed."""
-    common = sf.parse_common(frame)
+    common = sf.parse_common(frame, 1)
     if common is not None:
-        if isinstance(common, Samples) and common.counts.shape[1] != 1:
-            raise bad_payload(frame, "NIBP samples have one channel")
         return common
     if frame.type == FrameType.MEASUREMENT_START:
         return _parse_start(frame)
@@ -240,12 +238,9 @@ def parse(frame: Frame) -> NibpMessage:
 
 def encode(packet: Packet[NibpMessage]) -> bytes:
     """Frame bytes of one message with its sequence number."""
-    return sf.encode(sf.to_frame(packet.message, packet.seq))
+    return sf.encode_packet(packet)
 
 
 def decode(buf: bytes | bytearray) -> tuple[Packet[NibpMessage] | None, int]:
     """Decode the first frame of ``buf`` into a packet; see :func:`sampleframes.decode`."""
-    frame, consumed = sf.decode(buf)
-    if frame is None:
-        return None, consumed
-    return Packet(frame.seq, parse(frame)), consumed
+    return sf.decode_packet(buf, parse)

@@ -19,23 +19,11 @@ from drivers.codec.sampleframes import Message
 from drivers.codec.sampletransfer import Completed, Receiver, TransferStats
 from drivers.devices.nibp.codec import MeasurementStart, Outcome, Start, Status, Stop, parse
 from drivers.devices.nibp.settings import NibpSettings
-from drivers.devices.sampledriver import SamplesCallback, SampleStreamDriver
+from drivers.devices.sampledriver import SamplesCallback, SampleStreamDriver, record_key
 from drivers.readings import Delivery, RawRecording
 from drivers.transport.base import ByteTransport
 
 log = logging.getLogger(__name__)
-
-
-class NibpStats(TransferStats):
-    """Counters kept across reconnects: frames, garbled frames, gaps, resends, duplicates."""
-
-    __slots__ = ()
-
-
-def record_key(start: MeasurementStart) -> str:
-    """Equal for every copy of one measurement; distinct across a module reboot (time)."""
-    who = start.serial or start.model
-    return f"nibp|{who}|{start.measurement_id}|{start.time.isoformat()}"
 
 
 def refusal(outcome: int) -> str | None:
@@ -57,11 +45,11 @@ class NibpDriver(SampleStreamDriver[MeasurementStart]):
         transport: ByteTransport,
         device_id: str,
         settings: NibpSettings | None = None,
-        stats: NibpStats | None = None,
+        stats: TransferStats | None = None,
         on_samples: SamplesCallback | None = None,
     ) -> None:
         self.settings = settings or NibpSettings()
-        self.stats = stats if stats is not None else NibpStats()
+        self.stats = stats if stats is not None else TransferStats()
         #: the module's last STATUS report (None until one arrives)
         self.status: Status | None = None
         receiver: Receiver[MeasurementStart] = Receiver(
@@ -88,7 +76,7 @@ class NibpDriver(SampleStreamDriver[MeasurementStart]):
         pressure.flags.writeable = False
         recording = RawRecording(
             kind="oscillometric-bp",
-            record_key=record_key(start),
+            record_key=record_key(self.label, start),
             device_time=start.time,
             fs=float(start.fs),
             channels={"pressure": pressure},
