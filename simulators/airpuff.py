@@ -19,26 +19,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from drivers.codec.sampleframes import MeasurementEnd, Message
+from drivers.codec.sampleframes import MeasurementEnd
 from drivers.devices.airpuff import Eye, Outcome, PuffStart
 from drivers.devices.airpuff import decode as airpuff_decode
 from drivers.devices.airpuff.codec import MAX_FS, MIN_FS
 from simulators.ledger import Ledger
 from simulators.rawdev import (
-    FrontEnd,
     RawDeviceScenario,
+    RawDeviceSimulator,
     Waveform,
     WaveformSource,
+    pick,
     sample_blocks,
     to_counts,
 )
@@ -83,8 +81,10 @@ def airpuff_counts(waveform: Waveform, scenario: AirpuffScenario) -> npt.NDArray
     )
 
 
-class SimulatedAirpuff:
+class SimulatedAirpuff(RawDeviceSimulator[AirpuffScenario]):
     """One simulated air-puff front-end; :meth:`run` until :meth:`stop_producing`, then drain."""
+
+    kind = "airpuff"
 
     def __init__(
         self,
@@ -96,56 +96,17 @@ class SimulatedAirpuff:
         rng: random.Random,
         waveform: WaveformSource,
     ) -> None:
-        self.device_id = device_id
-        self.scenario = scenario
-        self.ledger = ledger
-        self.zone = ZoneInfo(timezone)
-        self.rng = rng
-        self.np_rng = np.random.default_rng(rng.getrandbits(64))
-        self.waveform = waveform
-        self.frontend = FrontEnd(device_id, link, scenario, airpuff_decode, rng, self._command)
-        self.port = self.frontend.port
-        self.produced = 0  # ledger lines
-        self.measurements = 0  # puffs
-        self.skipped = 0  # puffs not taken: memory full
-        self._producing = True
+        super().__init__(device_id, link, scenario, ledger, timezone, rng, waveform, airpuff_decode)
         self._busy = False
-        self._next_id = rng.randrange(1, 2**31)  # a front-end with a history
-        self._last_time: datetime | None = None
 
     @property
-    def undelivered(self) -> int:
-        """Puffs the gateway has not acknowledged yet."""
-        return self.frontend.undelivered
-
-    def stop_producing(self) -> None:
-        self._producing = False
-
-    async def run(self) -> None:
-        link = asyncio.create_task(self.frontend.run_link(), name=f"{self.device_id}-link")
-        producer = asyncio.create_task(self._produce(), name=f"{self.device_id}-patients")
-        try:
-            while self._producing or self.undelivered or self._busy:
-                for task in (link, producer):
-                    if task.done() and not task.cancelled() and task.exception() is not None:
-                        await task  # a simulator bug: fail loudly
-                await asyncio.sleep(0.05)
-        finally:
-            for task in (producer, link):
-                task.cancel()
-            await asyncio.gather(producer, link, return_exceptions=True)
+    def busy(self) -> bool:
+        return self._busy
 
     # ----------------------------------------------------------------- measuring
 
-    def _command(self, message: Message) -> None:
-        log.debug("sim airpuff ignores %r device=%s", message, self.device_id)
-
-    async def _produce(self) -> None:
-        rate = self.scenario.patients_per_hour / 3600.0
-        while self._producing:
-            await asyncio.sleep(self.rng.expovariate(rate))
-            if self._producing:
-                await self.exam()
+    async def take(self) -> None:
+        await self.exam()
 
     async def exam(self) -> None:
         """One puff on the right eye, then one on the left, if the memory can hold both.
@@ -165,28 +126,18 @@ class SimulatedAirpuff:
         finally:
             self._busy = False
 
-    def _device_now(self) -> datetime:
-        now = datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
-        if self._last_time is not None and now <= self._last_time:
-            now = self._last_time + timedelta(seconds=1)  # one-second clock: keep times distinct
-        self._last_time = now
-        return now
-
     def _outcome(self) -> Outcome:
-        roll = self.rng.random()
-        if roll < self.scenario.misaligned_rate:
-            return Outcome.MISALIGNED
-        if roll < self.scenario.misaligned_rate + self.scenario.blink_rate:
-            return Outcome.BLINK
-        return Outcome.COMPLETED
+        s = self.scenario
+        rates = ((Outcome.MISALIGNED, s.misaligned_rate), (Outcome.BLINK, s.blink_rate))
+        return pick(self.rng, rates, Outcome.COMPLETED)
 
     async def puff(self, eye: Eye) -> None:
         """Fire one puff, record it, then send it and hold it until ACK."""
         s, fe = self.scenario, self.frontend
-        mid, self._next_id = self._next_id, (self._next_id + 1) & 0xFFFFFFFF
+        mid = self._new_id()
         wave = self.waveform(self.np_rng)
         counts = airpuff_counts(wave, s)
-        start = PuffStart(mid, eye, s.fs, self._device_now(), len(counts), s.model, s.serial)
+        start = PuffStart(mid, eye, s.fs, self.clock(), len(counts), s.model, s.serial)
         fe.begin_live(mid)
         await asyncio.sleep(len(counts) / s.fs / s.speed)  # the puff itself
         outcome = self._outcome()
@@ -198,16 +149,12 @@ class SimulatedAirpuff:
         self.measurements += 1
         completed = outcome is Outcome.COMPLETED
         for key, code in CODES:
-            self.produced += 1
-            self.ledger.write(
-                device=self.device_id,
+            self._ledger_line(
+                start.time,
+                start.measurement_id,
                 code=code or IOPG[start.eye],
                 value=wave.truth.get(key) if completed else None,
                 unit="mm[Hg]",
-                time=start.time.replace(tzinfo=self.zone).isoformat(),
                 status="completed" if completed else outcome.label,
-                derived=True,
                 site=start.eye,
-                measurement=start.measurement_id,
-                emitted_at=round(time.time(), 3),  # wall clock, for latency measurements
             )

@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections import deque
-from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from drivers.devices.ct80 import Ct80Record, EyeResult, IopValue, encode
 from simulators.ledger import Ledger
 from simulators.pty import PtyPort
 from simulators.scenario import EyeIop, TonometerScenario
+from simulators.stamps import SecondClock
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class SimulatedCt80:
         self.acked = 0
         self.sent_frames = 0
         self._producing = True
-        self._last_time: datetime | None = None
+        self.clock = SecondClock(self.zone)
         self._exam_no = 0
 
     @property
@@ -65,14 +65,6 @@ class SimulatedCt80:
         self._producing = False
 
     # ----------------------------------------------------------------- exams
-
-    def _device_now(self) -> datetime:
-        now = datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
-        if self._last_time is not None and now <= self._last_time:
-            # a record per second at most: the device clock has one-second resolution
-            now = self._last_time + timedelta(seconds=1)
-        self._last_time = now
-        return now
 
     def _value(self, dist: EyeIop) -> IopValue:
         s = self.scenario
@@ -107,7 +99,7 @@ class SimulatedCt80:
             patient_id=f"{self.rng.randrange(10**12):013d}",
             work_id=f"W{self._exam_no:012d}",
             machine_work_id=f"{self._exam_no % 10000:04d}",
-            time=self._device_now(),
+            time=self.clock(),
             right=self._eye(self.scenario.right),
             left=self._eye(self.scenario.left),
         )

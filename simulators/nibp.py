@@ -19,11 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -35,10 +32,11 @@ from drivers.devices.nibp import decode as nibp_decode
 from drivers.devices.nibp.codec import MAX_FS, MIN_FS
 from simulators.ledger import Ledger
 from simulators.rawdev import (
-    FrontEnd,
     RawDeviceScenario,
+    RawDeviceSimulator,
     Waveform,
     WaveformSource,
+    pick,
     sample_blocks,
     to_counts,
 )
@@ -77,8 +75,10 @@ def nibp_counts(waveform: Waveform, scenario: NibpScenario) -> npt.NDArray[np.ui
     return to_counts(mmhg, scenario.sensor_gain, scenario.sensor_offset)
 
 
-class SimulatedNibp:
+class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
     """One simulated NIBP module; :meth:`run` until :meth:`stop_producing`, then drain."""
+
+    kind = "nibp"
 
     def __init__(
         self,
@@ -90,85 +90,38 @@ class SimulatedNibp:
         rng: random.Random,
         waveform: WaveformSource,
     ) -> None:
-        self.device_id = device_id
-        self.scenario = scenario
-        self.ledger = ledger
-        self.zone = ZoneInfo(timezone)
-        self.rng = rng
-        self.np_rng = np.random.default_rng(rng.getrandbits(64))
-        self.waveform = waveform
-        self.frontend = FrontEnd(device_id, link, scenario, nibp_decode, rng, self._command)
-        self.port = self.frontend.port
-        self.produced = 0  # ledger lines
-        self.measurements = 0
-        self.skipped = 0  # patients turned away: memory full
-        self._producing = True
+        super().__init__(device_id, link, scenario, ledger, timezone, rng, waveform, nibp_decode)
         self._stop = False
         self._cuff = asyncio.Lock()
-        self._next_id = rng.randrange(1, 2**31)  # a module with a history
-        self._last_time: datetime | None = None
-        self._host_tasks: set[asyncio.Task[None]] = set()
 
     @property
-    def undelivered(self) -> int:
-        """Measurements the gateway has not acknowledged yet (one being taken included)."""
-        return self.frontend.undelivered
-
-    def stop_producing(self) -> None:
-        self._producing = False
-
-    async def run(self) -> None:
-        link = asyncio.create_task(self.frontend.run_link(), name=f"{self.device_id}-link")
-        producer = asyncio.create_task(self._produce(), name=f"{self.device_id}-patients")
-        try:
-            while self._producing or self.undelivered or self._cuff.locked():
-                for task in (link, producer):
-                    if task.done() and not task.cancelled() and task.exception() is not None:
-                        await task  # a simulator bug: fail loudly
-                await asyncio.sleep(0.05)
-        finally:
-            for task in (producer, link, *self._host_tasks):
-                task.cancel()
-            await asyncio.gather(producer, link, *self._host_tasks, return_exceptions=True)
+    def busy(self) -> bool:
+        return self._cuff.locked()
 
     # ----------------------------------------------------------------- measuring
 
-    async def _produce(self) -> None:
-        rate = self.scenario.patients_per_hour / 3600.0
-        while self._producing:
-            await asyncio.sleep(self.rng.expovariate(rate))
-            if self._producing:
-                await self.measure()
+    async def take(self) -> None:
+        await self.measure()
 
     def _command(self, message: Message) -> None:
         if isinstance(message, Stop):
             self._stop = True  # a safety command: honoured whatever the module is doing
         elif isinstance(message, Start) and self._honours_start():
             task = asyncio.create_task(self.measure(message.target_mmhg))
-            self._host_tasks.add(task)
-            task.add_done_callback(self._host_tasks.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _honours_start(self) -> bool:
         return self.scenario.host_start and self._producing and not self._cuff.locked()
 
-    def _device_now(self) -> datetime:
-        now = datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
-        if self._last_time is not None and now <= self._last_time:
-            now = self._last_time + timedelta(seconds=1)  # one-second clock: keep times distinct
-        self._last_time = now
-        return now
-
     def _outcome(self) -> Outcome:
-        s, roll = self.scenario, self.rng.random()
-        for outcome, rate in (
+        s = self.scenario
+        rates = (
             (Outcome.OVER_PRESSURE, s.over_pressure_rate),
             (Outcome.TIMEOUT, s.timeout_rate),
             (Outcome.CUFF_LEAK, s.cuff_leak_rate),
-        ):
-            if roll < rate:
-                return outcome
-            roll -= rate
-        return Outcome.COMPLETED
+        )
+        return pick(self.rng, rates, Outcome.COMPLETED)
 
     async def measure(self, target_mmhg: int | None = None) -> None:
         """Take one measurement, streaming it live; then hold it until ACK."""
@@ -181,14 +134,14 @@ class SimulatedNibp:
 
     async def _measure(self, target_mmhg: int | None) -> None:
         s, fe = self.scenario, self.frontend
-        mid, self._next_id = self._next_id, (self._next_id + 1) & 0xFFFFFFFF
+        mid = self._new_id()
         self._stop = False
         wave = self.waveform(self.np_rng)
         counts = nibp_counts(wave, s)
         outcome = self._outcome()
         if outcome is not Outcome.COMPLETED:  # the module gives up part way
             counts = counts[: self.rng.randrange(len(counts) // 4, len(counts) // 2 + 2)]
-        start = MeasurementStart(mid, s.fs, self._device_now(), s.model, s.serial)
+        start = MeasurementStart(mid, s.fs, self.clock(), s.model, s.serial)
         log.debug("sim nibp start device=%s id=%d target=%s", self.device_id, mid, target_mmhg)
         fe.begin_live(mid)
         await fe.send(Status(CuffState.INFLATING, None))
@@ -217,15 +170,11 @@ class SimulatedNibp:
         self.measurements += 1
         completed = outcome is Outcome.COMPLETED
         for key, (code, unit) in LOINC.items():
-            self.produced += 1
-            self.ledger.write(
-                device=self.device_id,
+            self._ledger_line(
+                start.time,
+                start.measurement_id,
                 code=code,
                 value=wave.truth.get(key) if completed else None,
                 unit=unit,
-                time=start.time.replace(tzinfo=self.zone).isoformat(),
                 status="completed" if completed else outcome.label,
-                derived=True,
-                measurement=start.measurement_id,
-                emitted_at=round(time.time(), 3),  # wall clock, for latency measurements
             )

@@ -5,6 +5,7 @@ simulated device; :class:`~simulators.rawdev.frontend.FrontEnd` is the device si
 measurement transfer (memory of unacknowledged measurements, REPLAY/RESEND/ACK, line faults).
 """
 
+from simulators.rawdev.device import RawDeviceSimulator, pick
 from simulators.rawdev.frontend import FrontEnd, sample_blocks
 from simulators.rawdev.scenario import RawDeviceScenario
 from simulators.rawdev.waveform import Waveform, WaveformSource, to_counts
@@ -12,8 +13,10 @@ from simulators.rawdev.waveform import Waveform, WaveformSource, to_counts
 __all__ = [
     "FrontEnd",
     "RawDeviceScenario",
+    "RawDeviceSimulator",
     "Waveform",
     "WaveformSource",
+    "pick",
     "sample_blocks",
     "to_counts",
 ]
