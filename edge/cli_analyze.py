@@ -37,7 +37,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 import numpy as np
 
-from edge.signal.results import BpEstimate, FloatArray, IopEstimate, Refusal
+from edge.signal.filters import FloatArray
+from edge.signal.results import BpEstimate, IopEstimate, Refusal
 
 EX_DATAERR = 65
 

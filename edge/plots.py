@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge.signal.results import BpEstimate, FloatArray, IopEstimate, Refusal
+from edge.signal.filters import FloatArray
+from edge.signal.results import BpEstimate, IopEstimate, Refusal
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

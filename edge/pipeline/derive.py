@@ -36,8 +36,9 @@ from typing import TypeVar
 import numpy as np
 
 from drivers.readings import Delivery, DeviceReading, RawRecording
+from edge.signal.filters import FloatArray
 from edge.signal.oscillometry import analyze_bp
-from edge.signal.results import FLAG_TEXT, BpEstimate, FloatArray, IopEstimate, Refusal
+from edge.signal.results import FLAG_TEXT, BpEstimate, IopEstimate, Refusal
 from edge.signal.tonometry import analyze_iop
 
 log = logging.getLogger(__name__)

@@ -32,12 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
-from edge.signal.results import FloatArray
-
-#: the median absolute deviation of a normal variable is 0.6745 standard deviations
-_MAD_TO_SD = 1.0 / 0.6745
+from edge.signal.filters import MAD_TO_SD, FloatArray, running_max, running_min
 
 
 def gaussian_smooth(x: FloatArray, sigma: float) -> FloatArray:
@@ -52,18 +48,10 @@ def gaussian_smooth(x: FloatArray, sigma: float) -> FloatArray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def _running(x: FloatArray, width: int, reducer: str) -> FloatArray:
-    half = width // 2
-    padded = np.pad(x, half, mode="edge")
-    windows = sliding_window_view(padded, 2 * half + 1)
-    out: FloatArray = windows.min(axis=1) if reducer == "min" else windows.max(axis=1)
-    return out
-
-
 def opening_baseline(x: FloatArray, width: int) -> FloatArray:
     """The slow part of ``x``: features narrower than ``width`` samples are removed."""
     width = max(3, min(width, x.size))
-    opened = _running(_running(x, width, "min"), width, "max")
+    opened = running_max(running_min(x, width), width)
     half = width // 2
     kernel = np.full(2 * half + 1, 1.0 / (2 * half + 1))
     return np.convolve(np.pad(opened, half, mode="edge"), kernel, mode="valid")
@@ -78,7 +66,7 @@ def robust_noise(x: FloatArray, keep: npt.NDArray[np.bool_] | None = None) -> fl
             d2 = d2[mask]
     if d2.size == 0:
         return 0.0
-    return float(np.median(np.abs(d2)) * _MAD_TO_SD / math.sqrt(6.0))
+    return float(np.median(np.abs(d2)) * MAD_TO_SD / math.sqrt(6.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from edge.signal.beats import Beats
 from edge.signal.bpsettings import BpSettings
-from edge.signal.filters import FloatArray, fft_lowpass, mad_sigma, running_median
+from edge.signal.filters import FloatArray, fft_highpass, mad_sigma, running_median
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -36,8 +36,7 @@ BoolArray = npt.NDArray[np.bool_]
 class Noise:
     """Noise in the oscillation band, estimated from the band above the pulse harmonics."""
 
-    #: RMS above 40 Hz (mmHg) and the implied RMS in the amplitude band
-    hf_sigma: float
+    #: the RMS in the amplitude band implied by the RMS above 40 Hz (mmHg)
     band_sigma: float
 
 
@@ -49,12 +48,12 @@ def estimate_noise(
     Above 40 Hz a cuff record holds almost no pulse energy, so the residual is noise (and the
     bursts of movement artefacts).
     """
-    hf = x - fft_lowpass(x, fs, 35.0, 10.0)
+    hf = fft_highpass(x, fs, 35.0, 10.0)
     sigma = mad_sigma(hf)
     # white noise: scale by the square root of the bandwidth ratio (band above: 40 Hz to the
     # top of the record's band, ``top_hz``: the anti-alias cut-off or the Nyquist frequency)
     ratio = (s.amplitude_high_hz - s.band_low_hz) / max(top_hz - 40.0, 1.0)
-    return Noise(hf_sigma=sigma, band_sigma=sigma * float(np.sqrt(ratio))), hf
+    return Noise(band_sigma=sigma * float(np.sqrt(ratio))), hf
 
 
 def _dilate(mask: BoolArray, k: int) -> BoolArray:
@@ -116,21 +115,6 @@ def _neighbour_correlation(shapes: FloatArray) -> FloatArray:
     return np.asarray(np.divide(dot, norm, out=np.ones(n), where=norm > 0), dtype=np.float64)
 
 
-def _nearest_median(a: FloatArray, k: int) -> FloatArray:
-    """Median of the ``k`` beats nearest each beat (itself included).
-
-    The window shifts inwards at the ends, so the first and last beats are judged against
-    ``k`` beats too (a symmetric window shrinking to one beat would let a burst at the start
-    of the deflation pass).
-    """
-    n = a.size
-    if n <= k:
-        return np.full(n, float(np.median(a)))
-    start = np.clip(np.arange(n) - k // 2, 0, n - k)
-    windows = a[start[:, None] + np.arange(k)[None, :]]
-    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
-
-
 def judge_beats(
     beats: Beats, mask: BoolArray, noise: Noise, fs: float, s: BpSettings
 ) -> BeatVerdict:
@@ -161,7 +145,8 @@ def judge_beats(
         amp_out = big & ((ratio > r) | (ratio < 1.0 / r))
         # a burst of movement spans several detections, enough to lift a 5-beat median with
         # it; over 9 beats it cannot, and no envelope rises 3-fold within 4 beats
-        wide = _nearest_median(a, 9)
+        # the window slides inwards at the ends: a burst at the start must be judged too
+        wide = running_median(a, 9, shift_ends=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             amp_out |= a > s.burst_ratio * wide
         # shape: correlation with the median shape of the 4 nearest other beats (the shape

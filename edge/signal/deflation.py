@@ -25,10 +25,8 @@ from edge.signal.results import Refusal
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Deflation:
-    """The measuring range at the work rate: ``[start, stop)`` and its low-passed cuff trend."""
+    """The deflation over the measuring range ``[start, stop)`` at the work rate."""
 
-    start: int
-    stop: int
     #: the cuff pressure on [start, stop) low-passed below the pulse rate (mmHg)
     trend: FloatArray
     #: median deflation rate over the range (mmHg/s, positive while deflating)
@@ -82,8 +80,6 @@ def measure_deflation(x: FloatArray, fs: float, start: int, stop: int) -> Deflat
     slopes = ((seg - seg.mean(axis=1, keepdims=True)) @ tt) / float(tt @ tt)
     local = -slopes
     return Deflation(
-        start=start,
-        stop=stop,
         trend=trend,
         rate=float(np.median(local)),
         local_rate=np.asarray(local, dtype=np.float64),

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.signal.filters import FloatArray, moving_average, running_median
+from edge.signal.filters import MAD_TO_SD, FloatArray, moving_average, running_median
 
 #: parameter vector: SBP, DBP, log alpha, log b, log d, k, log r, edge share f, edge transmission
 N_PARAMS = 9
@@ -117,7 +117,6 @@ def ratio_crossing(env: RawEnvelope, ratio: float, *, high_side: bool) -> float 
 
 #: volume-curve families: 0 exponential (Liu et al.), 1 arctangent, 2 logistic
 FAMILIES = ("exponential", "arctangent", "logistic")
-ACTIVE_FAMILIES = (0, 1, 2)
 
 
 def _volume(pt: FloatArray, b: FloatArray, d: FloatArray, r: FloatArray, family: int) -> FloatArray:
@@ -185,8 +184,6 @@ class ModelFit:
     pref: float
     #: robust RMS residual over the fitted maximum (0 = perfect)
     residual: float
-    #: final robust weights per beat (0..1, Huber)
-    weights: FloatArray
 
     def curve(self, pc: FloatArray) -> FloatArray:
         curve = model_envelope(self.theta, pc, self.pref, np.array([self.family]))
@@ -291,11 +288,11 @@ def fit_model(env: RawEnvelope, guesses: list[tuple[float, float]], noise: float
     hi = np.array([p_hi + 40.0, env.mean - 2.0, np.log(top * 1e2), np.log(1.0), np.log(0.5),
                    0.012, np.log(5.0), 0.4, 0.95])  # fmt: skip
     starts, fams = [], []
-    for fam in ACTIVE_FAMILIES:
+    for fam in range(len(FAMILIES)):
         for sbp, dbp in guesses:
-            for b, d in ((0.1, 0.04),):
-                starts.append([sbp, dbp, 0.0, np.log(b), np.log(d), K_PRIOR, 0.0, 0.1, 0.7])
-                fams.append(fam)
+            # collapse and distension rates start at b = 0.1, d = 0.04 /mmHg
+            starts.append([sbp, dbp, 0.0, np.log(0.1), np.log(0.04), K_PRIOR, 0.0, 0.1, 0.7])
+            fams.append(fam)
     family = np.asarray(fams, dtype=np.float64)
     theta0 = np.clip(np.asarray(starts, dtype=np.float64), lo, hi)
     # measurement error grows with amplitude (beat-to-beat pulse-pressure variation)
@@ -314,7 +311,7 @@ def fit_model(env: RawEnvelope, guesses: list[tuple[float, float]], noise: float
     for _ in range(2):  # Huber re-weighting: beats far off the curve count less
         fitted = model_envelope(theta, pc, problem.pref, family)
         r = (fitted - amp[None, :]) * problem.w[None, :]
-        scale = np.maximum(1.4826 * np.median(np.abs(r), axis=1, keepdims=True), 1e-9)
+        scale = np.maximum(MAD_TO_SD * np.median(np.abs(r), axis=1, keepdims=True), 1e-9)
         hub = np.minimum(1.0, 1.5 * scale / np.maximum(np.abs(r), 1e-12))
         # one robust weighting per row: the cost then counts the same beats for each row
         robust = np.asarray(hub[int(np.argmin(cost))], dtype=np.float64)
@@ -336,5 +333,4 @@ def fit_model(env: RawEnvelope, guesses: list[tuple[float, float]], noise: float
         family=fam_best,
         pref=problem.pref,
         residual=rms,
-        weights=np.asarray(robust, dtype=np.float64),
     )

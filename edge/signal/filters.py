@@ -30,6 +30,8 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 FloatArray = npt.NDArray[np.float64]
+#: a normal variable's standard deviation over its median absolute deviation (1 / 0.6745)
+MAD_TO_SD = 1.4826
 
 
 def next_fast_len(n: int) -> int:
@@ -218,26 +220,23 @@ def cascaded_moving_average(x: npt.ArrayLike, n: int, passes: int = 3) -> FloatA
     return out
 
 
-def detrend_linear(x: npt.ArrayLike) -> FloatArray:
-    """Remove the least-squares straight line from ``x``."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.size < 2:
-        return arr - arr.mean() if arr.size else arr.copy()
-    t = np.arange(arr.size, dtype=np.float64)
-    t -= t.mean()
-    slope = float(t @ (arr - arr.mean()) / (t @ t))
-    return np.asarray(arr - arr.mean() - slope * t, dtype=np.float64)
-
-
-def running_median(x: npt.ArrayLike, k: int) -> FloatArray:
+def running_median(x: npt.ArrayLike, k: int, *, shift_ends: bool = False) -> FloatArray:
     """Centred running median of odd length ``k``; the ends repeat the edge values.
 
-    Meant for short series (per-beat amplitudes or intervals): it is O(len(x) * k).
+    With ``shift_ends`` the window slides inwards at the ends instead, so every point is the
+    median of ``k`` real values (of all of them when there are fewer). Meant for short series
+    (per-beat amplitudes or intervals): it is O(len(x) * k).
     """
     arr = np.asarray(x, dtype=np.float64)
     if k <= 1 or arr.size == 0:
         return arr.copy()
     k = k + 1 if k % 2 == 0 else k
+    if shift_ends:
+        if arr.size <= k:
+            return np.full(arr.size, float(np.median(arr)))
+        start = np.clip(np.arange(arr.size) - k // 2, 0, arr.size - k)
+        windows = arr[start[:, None] + np.arange(k)[None, :]]
+        return np.asarray(np.median(windows, axis=1), dtype=np.float64)
     half = k // 2
     padded = np.concatenate([np.full(half, arr[0]), arr, np.full(half, arr[-1])])
     return np.asarray(np.median(sliding_window_view(padded, k), axis=1), dtype=np.float64)
@@ -253,9 +252,14 @@ def running_max(x: npt.ArrayLike, k: int) -> FloatArray:
     return np.asarray(sliding_window_view(padded, 2 * half + 1).max(axis=1), dtype=np.float64)
 
 
+def running_min(x: npt.ArrayLike, k: int) -> FloatArray:
+    """Centred running minimum over ``k`` samples (the window is clipped at the ends)."""
+    return -running_max(-np.asarray(x, dtype=np.float64), k)
+
+
 def mad_sigma(x: npt.ArrayLike) -> float:
     """A robust standard deviation: 1.4826 x the median absolute deviation (0 if empty)."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.size == 0:
         return 0.0
-    return float(1.4826 * np.median(np.abs(arr - np.median(arr))))
+    return float(MAD_TO_SD * np.median(np.abs(arr - np.median(arr))))

@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.signal.applanation import Peak, gaussian_smooth, opening_baseline, robust_noise
+from edge.signal.filters import FloatArray
 from edge.signal.iopsettings import IopSettings
-from edge.signal.results import FloatArray, Refusal
+from edge.signal.results import Refusal
 
 
 def longest_run(mask: npt.NDArray[np.bool_]) -> int:

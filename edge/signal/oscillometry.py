@@ -23,17 +23,16 @@ The fixed-ratio reading used as a benchmark baseline is :func:`edge.signal.basel
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from edge.signal.bpquality import quality_index
 from edge.signal.bprecord import Record, prepare, trace
 from edge.signal.bpsettings import DEFAULT_SETTINGS, BpSettings
 from edge.signal.envelope import ModelFit, fit_model, ratio_crossing
+from edge.signal.filters import FloatArray
 from edge.signal.results import BpEstimate, Refusal
 
 __all__ = ["BpSettings", "analyze_bp"]
 
-FloatArray = npt.NDArray[np.float64]
 
 METHOD = "oscillometric, model-based envelope fit (Liu et al. 2016), MAP at envelope maximum"
 #: how far beyond the cuff pressures that carried beats an SBP/DBP may lie (mmHg)

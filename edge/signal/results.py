@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from edge.signal.filters import FloatArray
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-FloatArray = npt.NDArray[np.float64]
+from edge.signal.filters import FloatArray
 
 
 def _endpoint_weights(n: int, block: int) -> FloatArray:

@@ -45,9 +45,10 @@ import math
 import numpy as np
 
 from edge.signal.applanation import find_peak, local_value
+from edge.signal.filters import FloatArray
 from edge.signal.iopquality import blink, judge, prepare, presence, real, record_faults, shape
 from edge.signal.iopsettings import IopSettings
-from edge.signal.results import ApplanationTrace, FloatArray, IopEstimate, Refusal
+from edge.signal.results import ApplanationTrace, IopEstimate, Refusal
 
 __all__ = ["IopSettings", "analyze_iop", "calibrate_pressure"]
 

@@ -8,7 +8,6 @@ import pytest
 from edge.signal.filters import (
     cascaded_moving_average,
     decimate,
-    detrend_linear,
     fft_bandpass,
     fft_highpass,
     fft_lowpass,
@@ -17,6 +16,7 @@ from edge.signal.filters import (
     next_fast_len,
     running_max,
     running_median,
+    running_min,
 )
 
 FS = 200.0
@@ -84,7 +84,12 @@ def test_median_helpers_and_detrend() -> None:
     x[10] = 50.0
     assert np.all(running_median(x, 5) == 1.0)
     assert running_max(np.arange(10.0), 3)[0] == 1.0
-    assert np.max(np.abs(detrend_linear(2.0 * T + 5.0))) < 1e-9
+    assert running_min(np.arange(10.0), 3)[0] == 0.0
+    assert running_min(np.arange(10.0), 3)[5] == 4.0
+    # shifted ends: the first point is the median of the first 5 values, not of its own copies
+    assert (
+        running_median(np.array([9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), 5, shift_ends=True)[0] == 3.0
+    )
     assert mad_sigma(np.random.default_rng(2).standard_normal(20000)) == pytest.approx(1.0, 0.05)
     assert mad_sigma(np.zeros(0)) == 0.0
 
