@@ -39,6 +39,7 @@ from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
+from edge.signal.filters import FloatArray
 from edge.signal.results import Refusal
 from edge.signal.streaming import LiveCuff
 from edge.supervise import DeviceHealth, supervise
@@ -297,11 +298,9 @@ class _LivePressure:
         self._live: LiveCuff | None = None
         self._fs = 0.0
 
-    def feed(self, counts: object, fs: float) -> None:
-        import numpy as np
-
+    def feed(self, counts: FloatArray, fs: float) -> None:
         if self._live is None or fs != self._fs:
             self._live, self._fs = LiveCuff(fs), fs
-        values = self._live.feed(self.sensor.apply(np.asarray(counts, dtype=np.float64)))
+        values = self._live.feed(self.sensor.apply(counts))
         if len(values):
             self.health.live_pressure = float(values[-1])
