@@ -49,11 +49,11 @@ def fixed_ratio_bp(
     snr = top / max(rec.noise.band_sigma, 1e-9)
     quality = quality_index(rec.accepted, resid, snr)
     return BpEstimate(
-        systolic=round(sbp, 1),
-        diastolic=round(dbp, 1),
-        mean=round(env.mean, 1),
-        pulse_rate=round(rec.pulse_rate, 1),
-        quality=round(quality, 2),
+        systolic=sbp,
+        diastolic=dbp,
+        mean=env.mean,
+        pulse_rate=rec.pulse_rate,
+        quality=quality,
         flags=flags_for(rec, resid, quality, settings),
         method=METHOD,
         trace=trace(rec, np.asarray(pressure).size, env.pressure.copy(), env.smooth.copy()),

@@ -102,11 +102,11 @@ def analyze_bp(
     quality = quality_index(rec.accepted, fit.residual, snr)
     grid = np.linspace(float(env.pressure.min()) - 10.0, float(env.pressure.max()) + 10.0, 200)
     return BpEstimate(
-        systolic=round(fit.systolic, 1),
-        diastolic=round(fit.diastolic, 1),
-        mean=round(fit.mean, 1),
-        pulse_rate=round(rec.pulse_rate, 1),
-        quality=round(quality, 2),
+        systolic=fit.systolic,
+        diastolic=fit.diastolic,
+        mean=fit.mean,
+        pulse_rate=rec.pulse_rate,
+        quality=quality,
         flags=flags_for(rec, fit.residual, quality, settings),
         method=METHOD,
         trace=trace(rec, np.asarray(pressure).size, grid, fit.curve(grid)),
