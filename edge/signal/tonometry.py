@@ -23,7 +23,8 @@ means of about 10-11 mmHg). With P1 = I + CH/2 and P2 = I - CH/2 this gives
 hysteresis. Each device's calibration may override them (:class:`IopSettings`); the tonometer
 simulator uses the same constants.
 
-The pressure arrives calibrated (mmHg, :func:`calibrate_pressure`); the light in ADC counts.
+The pressure arrives calibrated (mmHg: the device's sensor calibration, applied by
+edge/pipeline/derive.py); the light in ADC counts.
 The method (signal steps in :mod:`edge.signal.applanation`, limits in
 :mod:`edge.signal.iopsettings`, refusal and flag rules in :mod:`edge.signal.iopquality`):
 smooth both signals with a zero-phase Gaussian; find the pressure maximum and the span during
@@ -50,23 +51,10 @@ from edge.signal.iopquality import blink, judge, prepare, presence, real, record
 from edge.signal.iopsettings import IopSettings
 from edge.signal.results import ApplanationTrace, IopEstimate, Refusal
 
-__all__ = ["IopSettings", "analyze_iop", "calibrate_pressure"]
+__all__ = ["IopSettings", "analyze_iop"]
 
 #: the defaults (frozen, so one shared instance is safe as an argument default)
 DEFAULTS = IopSettings()
-
-METHOD = "Air-puff applanation tonometry (gateway analysis of the plenum and light signals)"
-
-
-def calibrate_pressure(counts: FloatArray, gain: float, offset: float) -> FloatArray:
-    """The plenum pressure in mmHg from the sensor's raw counts: ``gain * counts + offset``.
-
-    The per-device pressure calibration (issue #6): each tonometer's plenum sensor has its own
-    linear transfer, fitted against a reference manometer (``gain`` mmHg per count, ``offset``
-    mmHg at zero counts) and kept in the device's calibration record. The daemon applies it
-    before :func:`analyze_iop`, so P1 and P2 come out in calibrated mmHg.
-    """
-    return gain * np.asarray(counts, dtype=np.float64) + offset
 
 
 def analyze_iop(

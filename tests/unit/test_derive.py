@@ -234,3 +234,8 @@ def test_derived_replaces_recordings_and_reports_refusals() -> None:
     assert out[1].recordings == ()
     assert len(out[1].readings) == 8
     assert refusals == [("nibp|SN|18|x", "no-envelope-peak")]
+
+
+def test_the_sensor_calibration_is_linear_per_device() -> None:
+    counts = np.array([0.0, 100.0, 2048.0])
+    np.testing.assert_allclose(SensorCalibration(0.05, -2.0).apply(counts), [-2.0, 3.0, 100.4])

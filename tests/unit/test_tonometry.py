@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.signal.results import FLAG_TEXT, IopEstimate, Refusal
-from edge.signal.tonometry import IopSettings, analyze_iop, calibrate_pressure
+from edge.signal.tonometry import IopSettings, analyze_iop
 from simulators.physio.cohort import iop_cohort
 from simulators.physio.iop import simulate_iop
 
@@ -122,11 +122,6 @@ def test_settings_change_iopcc_constants() -> None:
     s = IopSettings(iopcc_k=0.5, iopcc_gain=2.0, iopcc_offset=1.0)
     est = estimate(Puff(), s)
     assert est.iopcc == pytest.approx(2.0 * (est.p2 - 0.5 * est.p1) + 1.0)
-
-
-def test_calibrate_pressure_is_linear_per_device() -> None:
-    counts = np.array([0.0, 100.0, 2048.0])
-    np.testing.assert_allclose(calibrate_pressure(counts, 0.05, -2.0), [-2.0, 3.0, 100.4])
 
 
 @given(
