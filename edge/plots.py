@@ -47,12 +47,6 @@ def _save(fig: Figure, out: Path) -> None:
     fig.savefig(out, format="png")
 
 
-def _times(samples: int, n_input: int, fs: float) -> FloatArray:
-    """Sample times (s) of a trace of ``samples`` points spanning an input of ``n_input``."""
-    step = n_input / max(samples, 1) / fs
-    return np.arange(samples, dtype=np.float64) * step
-
-
 def _time_at_pressure(cuff: FloatArray, t: FloatArray, pressures: FloatArray) -> FloatArray:
     """When the deflating cuff (after its maximum) passed each pressure (NaN if it did not)."""
     top = int(np.argmax(cuff))
@@ -90,8 +84,8 @@ def bp_figure(pressure: FloatArray, fs: float, result: BpEstimate | Refusal, out
         return
     assert isinstance(result, BpEstimate)
     fig, (ax_p, ax_o, ax_a) = _figure(3, 8.0)
-    t = _times(trace.cuff.size, n, fs)
-    ax_p.plot(np.arange(n) / fs, pressure, color="0.75", linewidth=0.6, label="raw")
+    t = np.arange(n) / fs  # the trace is resampled to the input's samples
+    ax_p.plot(t, pressure, color="0.75", linewidth=0.6, label="raw")
     ax_p.plot(t, trace.cuff, color="0.1", linewidth=1.0, label="cuff (low-passed)")
     levels = _bp_levels(result)
     at = _time_at_pressure(trace.cuff, t, np.array([v for v, _, _ in levels]))
@@ -102,8 +96,7 @@ def bp_figure(pressure: FloatArray, fs: float, result: BpEstimate | Refusal, out
             ax.axvline(float(when), color=colour, linestyle=":", linewidth=0.8)
     ax_p.set_ylabel("cuff pressure (mmHg)")
     ax_p.legend(loc="best", fontsize="small")
-    t_osc = _times(trace.oscillations.size, n, fs)
-    ax_o.plot(t_osc, trace.oscillations, color="0.3", linewidth=0.6)
+    ax_o.plot(t, trace.oscillations, color="0.3", linewidth=0.6)
     ax_o.set_ylabel("oscillations (mmHg)")
     kept = trace.beat_kept
     ax_a.plot(trace.beat_time[kept], trace.beat_amplitude[kept], "o", color=_DBP, ms=4,
