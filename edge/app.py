@@ -27,6 +27,7 @@ from edge.config import (
     BleDevice,
     Ct80Device,
     EdgeConfig,
+    ModbusDevice,
     NibpDevice,
     RawSignalDevice,
     SerialDevice,
@@ -35,6 +36,7 @@ from edge.events import Events
 from edge.outbox import Budget, Outbox
 from edge.pipeline.derive import RefusedArchive, SensorCalibration, derived
 from edge.pipeline.ingest import DeviceIdentity, Ingest
+from edge.pipeline.telemetry import TelemetryBuffer
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
@@ -43,6 +45,8 @@ from edge.signal.filters import FloatArray
 from edge.signal.results import Refusal
 from edge.signal.streaming import LiveCuff
 from edge.supervise import DeviceHealth, supervise
+from edge.vehicle.climate import Climate, OperatingGate
+from edge.vehicle.modbus import ModbusUnits
 from edge.visits import VisitBook
 from edge.visits.commands import VisitCommands
 
@@ -77,6 +81,16 @@ class Daemon:
         self.health: dict[str, DeviceHealth] = {}
         #: BLE host stacks by adapter name, shared by the devices on them
         self.adapters: dict[str, BleAdapter] = {}
+        #: why the daemon stopped by itself (e.g. the battery), None for a signal
+        self.stop_reason: str | None = None
+        self._stop = asyncio.Event()
+
+    def request_stop(self, reason: str) -> None:
+        """Stop cleanly, as on SIGTERM (outbox committed and closed, devices released)."""
+        if self.stop_reason is None:
+            log.warning("daemon stopping reason=%r", reason)
+            self.stop_reason = reason
+        self._stop.set()
 
     async def run(self) -> int:
         config = self.config
@@ -114,11 +128,26 @@ class Daemon:
             calibrations=CalibrationBook(config.calibration_dir),
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
+        telemetry = TelemetryBuffer(outbox, self.topics, wake=forwarder.wake)
+        tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
+        climate = Climate()
+        conditions = {
+            d: dev.operating
+            for d, dev in config.devices.items()
+            if not isinstance(dev, ModbusDevice) and dev.operating is not None
+        }
+        if conditions:
+            ingest.gates.append(OperatingGate(climate, conditions))
+        modbus = ModbusUnits(config, telemetry, events, climate, self.request_stop, self.health)
+        if modbus.pollers:
+            tasks.append(asyncio.create_task(modbus.run(), name="modbus"))
         if visits is not None:
             tasks.append(asyncio.create_task(self._close_idle(visits, events), name="visits"))
             # the reception tablet opens and closes visits (the broker's ACL admits only it)
             forwarder.commands[self.topics.cmd("visit")] = VisitCommands(visits, events).handle
         for device_id, device in config.devices.items():
+            if isinstance(device, ModbusDevice):
+                continue
             run = (
                 self._ble(device_id, device, ingest)
                 if isinstance(device, BleDevice)
@@ -126,7 +155,7 @@ class Daemon:
             )
             tasks.append(asyncio.create_task(run, name=device_id))
 
-        stop = asyncio.Event()
+        stop = self._stop
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -158,7 +187,7 @@ class Daemon:
             visits.close()
         for task in crashed:
             log.error("task ended unexpectedly task=%s", task.get_name(), exc_info=task.exception())
-        log.info("daemon stopped outbox=%s", counts)
+        log.info("daemon stopped outbox=%s reason=%r", counts, self.stop_reason or "signal")
         return 1 if crashed else 0
 
     async def _close_idle(self, visits: VisitBook, events: Events) -> None:

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from drivers.ble.adapter import validate_adapter
 from drivers.errors import DeviceConfigError
+from drivers.modbus.lines import parse_modbus_url
+from drivers.modbus.maps import RegisterMap, load_map, parse_points
 from drivers.transport import validate_url
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"
@@ -92,10 +94,32 @@ class OutboxSection(_Strict):
     high_water: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.5, 0.8, 0.95)
 
 
+Span = tuple[float, float]
+
+
+class OperatingConditions(_Strict):
+    """Where a measuring device gives valid readings (its manual's operating conditions).
+
+    A reading taken while the cabin climate (the Modbus devices of role ``climate``) is outside
+    them, or unknown, is published preliminary with a note, and an event is raised.
+    """
+
+    temperature: Span | None = None  # Cel
+    humidity: Span | None = None  # %RH
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OperatingConditions:
+        for name, span in (("temperature", self.temperature), ("humidity", self.humidity)):
+            if span is not None and not span[0] < span[1]:
+                raise ValueError(f"{name}: the low bound must be below the high bound, {span}")
+        return self
+
+
 class _SerialDevice(_Strict):
     """A device on a serial line (RS-232 or USB), reconnected with backoff when it vanishes."""
 
     transport: str
+    operating: OperatingConditions | None = None
     #: the device's serial number, as on its label (it names its calibration records folder)
     serial_number: Annotated[str, Field(pattern=_ID_SERIAL)]
     #: a reading with no calibration record on file is published ``preliminary`` with a note;
@@ -174,6 +198,7 @@ class BleDevice(_Strict):
     racp_poll_s: Annotated[float, Field(gt=0)] = 30.0
     connect_timeout: Annotated[float, Field(gt=0)] = 20.0
     calibration_required: bool = False
+    operating: OperatingConditions | None = None
     reconnect_min: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max: Annotated[float, Field(gt=0)] = 10.0
 
@@ -186,10 +211,110 @@ class BleDevice(_Strict):
             raise ValueError(str(exc)) from exc
 
 
+class ColdChainSettings(_Strict):
+    """The storage range of a medicine fridge (vaccines and insulin: 2-8 Cel)."""
+
+    low: float = 2.0
+    high: float = 8.0
+    #: an excursion ends once the temperature is back this far inside the range (no chatter)
+    hysteresis: Annotated[float, Field(ge=0)] = 0.3
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ColdChainSettings:
+        if not self.low + 2 * self.hysteresis < self.high:
+            raise ValueError("cold chain: need low + 2 x hysteresis < high")
+        return self
+
+
+class PowerSettings(_Strict):
+    """When the bus battery is low enough to warn, and to stop the daemon cleanly."""
+
+    warn_soc: Annotated[float, Field(ge=0, le=100)] = 30.0
+    stop_soc: Annotated[float, Field(ge=0, le=100)] = 15.0
+    #: stop also when the battery voltage falls this low (a worn battery's SOC is optimistic)
+    stop_voltage: Annotated[float, Field(ge=0)] = 11.6
+    #: consecutive low samples before stopping (one glitch must not stop the screening)
+    confirm: Annotated[int, Field(ge=1, le=100)] = 3
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PowerSettings:
+        if self.stop_soc >= self.warn_soc:
+            raise ValueError("power: stop_soc must be below warn_soc")
+        return self
+
+
+ModbusRole = Literal["climate", "cold-chain", "power", "telemetry"]
+
+
+class ModbusDevice(_Strict):
+    """A Modbus unit polled for telemetry: cabin climate, fridge logger, the bus power system.
+
+    Units with the same ``transport`` share one line (RTU) or connection (TCP).
+    """
+
+    kind: Literal["modbus"]
+    transport: str
+    unit: Annotated[int, Field(ge=0, le=255)] = 1
+    #: a bundled register map (drivers/modbus/maps) ...
+    map: str | None = None
+    #: ... or the device's own points (the fields of drivers.modbus.registers.Point)
+    points: list[dict[str, Any]] | None = None
+    role: ModbusRole = "telemetry"
+    #: telemetry source name (topic ``telemetry/{source}``); default: the device id
+    source: Annotated[str, Field(pattern=_ID)] | None = None
+    period_s: Annotated[float, Field(gt=0)] = 2.0
+    jitter: Annotated[float, Field(ge=0, lt=0.5)] = 0.1
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    backoff_max_s: Annotated[float, Field(gt=0)] = 60.0
+    #: the readings of a ``climate`` unit older than this do not tell the conditions any more
+    stale_after_s: Annotated[float, Field(gt=0)] = 60.0
+    cold_chain: ColdChainSettings | None = None
+    power: PowerSettings | None = None
+
+    @field_validator("transport")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            parse_modbus_url(value)
+        except DeviceConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModbusDevice:
+        if (self.map is None) == (self.points is None):
+            raise ValueError("give either map (a bundled register map) or points, not both")
+        self.register_map()  # raises with the map's and the point's name
+        if self.backoff_max_s < self.period_s:
+            raise ValueError("backoff_max_s must be at least period_s")
+        if self.role == "cold-chain" and self.cold_chain is None:
+            object.__setattr__(self, "cold_chain", ColdChainSettings())
+        if self.role == "power" and self.power is None:
+            object.__setattr__(self, "power", PowerSettings())
+        needs = {"climate": ("temperature", "humidity"), "cold-chain": ("temperature",),
+                 "power": ("battery_soc", "battery_voltage", "input_source")}  # fmt: skip
+        quantities = {p.quantity for p in self.register_map().points}
+        missing = [q for q in needs.get(self.role, ()) if q not in quantities]
+        if missing:
+            raise ValueError(f"a {self.role} device needs points with quantity {missing}")
+        return self
+
+    def register_map(self) -> RegisterMap:
+        try:
+            if self.map is not None:
+                return load_map(self.map)
+            return RegisterMap("points", parse_points(self.points or [], "points"))
+        except DeviceConfigError as exc:
+            raise ValueError(str(exc)) from exc
+
+
 RawSignalDevice = NibpDevice | AirpuffDevice
 SerialDevice = Ct80Device | NibpDevice | AirpuffDevice
+MeasuringDevice = SerialDevice | BleDevice
 DeviceConfig = Annotated[
-    Ct80Device | NibpDevice | AirpuffDevice | BleDevice, Field(discriminator="kind")
+    Ct80Device | NibpDevice | AirpuffDevice | BleDevice | ModbusDevice,
+    Field(discriminator="kind"),
 ]
 
 
@@ -216,6 +341,11 @@ class EdgeConfig(_Strict):
             for device in section.devices:
                 if device not in self.devices:
                     raise ValueError(f"station {station!r} names unknown device {device!r}")
+                if isinstance(self.devices[device], ModbusDevice):
+                    raise ValueError(  # noqa: TRY004 (pydantic reports ValueErrors)
+                        f"station {station!r} names {device!r}, a Modbus telemetry device:"
+                        " stations hold measuring devices"
+                    )
                 if device in seen:
                     raise ValueError(
                         f"device {device!r} is in stations {seen[device]!r} and {station!r}:"

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from calibration.records import CalibrationBook, CalibrationError, CalibrationStatus
 from drivers.readings import Delivery, DeviceReading
@@ -36,10 +36,11 @@ from edge.visits import Binding, VisitBook
 log = logging.getLogger(__name__)
 
 
-#: A check applied to every valid reading of a device: returns why the reading is only
-#: preliminary (outside the device's operating conditions, calibration expired...) or None.
-#: The environment (Modbus) and calibration features plug in here.
-Gate = Callable[[str, DeviceReading], str | None]
+#: A check applied to every reading of a device at its (corrected) time of measurement:
+#: returns why the reading is only preliminary or None. The operating-condition gate
+#: (edge/vehicle/climate.py) plugs in here; a reading a gate flags raises a
+#: ``reading.out_of_conditions`` event once stored.
+Gate = Callable[[str, DeviceReading, datetime], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Prepared:
     binding: Binding | None  # None: the device is not visit-bound
     quarantine: str | None  # the validation failure; None: publish it
     calibration: CalibrationStatus | None = None  # None: no calibration book
+    gated: tuple[str, ...] = ()  # the gates' reasons (also among the measurement's flags)
 
 
 #: IEEE 11073-20601 special value -> FHIR data-absent-reason (NRes has no code of its own);
@@ -142,7 +144,8 @@ class Ingest:
             subject = binding.visit.visit_id if binding and binding.visit else None
             record = calibration.record if calibration is not None else None
             flags = [] if calibration is None else [self._calibration_flag(device, calibration)]
-            flags += [gate(device.device_id, r) for gate in self.gates]
+            gated = [g for g in (gate(device.device_id, r, effective) for gate in self.gates) if g]
+            flags += gated
             flags += list(r.remarks)
             if not delivery.time_known:
                 flags.append(TIME_UNKNOWN)
@@ -170,7 +173,7 @@ class Ingest:
                 quality=r.quality,
                 absent_text=r.absent_text,
             )
-            out.append(Prepared(m, binding, verdict.quarantine, calibration))
+            out.append(Prepared(m, binding, verdict.quarantine, calibration, tuple(gated)))
         return self._panels(device, delivery, out)
 
     @staticmethod
@@ -217,7 +220,10 @@ class Ingest:
                     "device_status": "unreliable" if unreliable else "ok",
                 }
             )  # fmt: skip
-            combined = Prepared(panel, first.binding, "; ".join(reasons) or None, first.calibration)
+            gated = tuple(dict.fromkeys(g for _, p in members for g in p.gated))
+            combined = Prepared(
+                panel, first.binding, "; ".join(reasons) or None, first.calibration, gated
+            )
             out[out.index(name)] = combined
         return [p for p in out if isinstance(p, Prepared)]
 
@@ -309,22 +315,38 @@ class Ingest:
                     reason=q.reason,
                 )
         if added and self.events is not None:
-            for p in prepared:
-                m, binding = p.measurement, p.binding
-                if p.quarantine is None and binding is not None and binding.visit is None:
-                    self.events.raise_event(
-                        "visit.unbound",
-                        "warning",
-                        device.device_id,
-                        msg_id=m.msg_id,
-                        station=device.station,
-                        quantity=m.quantity,
-                        reason=binding.reason,
-                    )
+            self._stored_events(self.events, device, prepared)
         self._calibration_events(device, prepared)
         if self.wake is not None and added:
             self.wake.set()
         return added
+
+    @staticmethod
+    def _stored_events(events: Events, device: DeviceIdentity, prepared: list[Prepared]) -> None:
+        """Per stored reading: flagged by a gate, or bound to no visit (each says why)."""
+        for p in prepared:
+            m, binding = p.measurement, p.binding
+            if p.quarantine is not None:
+                continue
+            if p.gated:
+                events.raise_event(
+                    "reading.out_of_conditions",
+                    "warning",
+                    device.device_id,
+                    msg_id=m.msg_id,
+                    quantity=m.quantity,
+                    reason=" ".join(p.gated),
+                )
+            if binding is not None and binding.visit is None:
+                events.raise_event(
+                    "visit.unbound",
+                    "warning",
+                    device.device_id,
+                    msg_id=m.msg_id,
+                    station=device.station,
+                    quantity=m.quantity,
+                    reason=binding.reason,
+                )
 
     def _calibration_events(self, device: DeviceIdentity, prepared: list[Prepared]) -> None:
         """An event when a device's readings stop (or start again) being calibrated.

@@ -124,8 +124,8 @@ def test_a_gate_makes_a_reading_preliminary_with_its_reason(tmp_path: Path) -> N
     box = Outbox(tmp_path / "outbox.sqlite")
     ingest = Ingest(box, TOPICS, "Europe/Paris")
     cold = "outside the device's operating conditions: cabin 8.0 Cel (10-40 Cel)"
-    ingest.gates.append(lambda device, r: cold if device == "tono-1" else None)
-    ingest.gates.append(lambda device, r: None)
+    ingest.gates.append(lambda device, r, at: cold if device == "tono-1" else None)
+    ingest.gates.append(lambda device, r, at: None)
     delivery = Delivery((_r("iop.right", 17),), "CT-80", _ack)
     ingest.commit(DeviceIdentity("tono-1", "SN1"), delivery)
     ingest.commit(DeviceIdentity("tono-2", "SN2"), delivery)
