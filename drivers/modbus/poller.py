@@ -135,8 +135,10 @@ class Poller:
                 regs = await self._read(block.table, block.address, block.count)
             except ModbusError as exc:
                 failure = exc
-                if isinstance(exc, ModbusLinkError):
-                    break  # the other blocks would fail the same way
+                if isinstance(exc, ModbusLinkError | ModbusTimeoutError):
+                    # the line is down or the unit silent: asking for its other blocks would
+                    # hold the line for more timeouts in vain
+                    break
                 continue
             values.update(block.decode(regs))
         if values:

@@ -105,8 +105,9 @@ class PymodbusClient:
         client = self._client
         if client is None:
             raise ModbusLinkError(f"{self.url}: not open")
-        # pymodbus applies comm_params.timeout_connect to each response wait (transaction.py)
-        client.comm_params.timeout_connect = timeout
+        # pymodbus waits for each response timeout_connect seconds, read from the transaction
+        # manager's own copy of the parameters (transaction.py), not the client's
+        client.ctx.comm_params.timeout_connect = timeout
         self._received.clear()
         call = {
             "coil": client.read_coils,

@@ -11,6 +11,7 @@ import asyncio
 from drivers.modbus.errors import (
     ModbusError,
     ModbusExceptionResponseError,
+    ModbusFrameError,
     ModbusLinkError,
     ModbusTimeoutError,
 )
@@ -68,14 +69,23 @@ def _poller(
 def test_a_failed_block_does_not_lose_the_other_blocks_values() -> None:
     unit = Unit()
     poller, values, errors = _poller(unit, PollSettings(retries=1))
-    unit.fail["holding"] = [ModbusTimeoutError("t", 1), ModbusTimeoutError("t", 1)]
+    unit.fail["holding"] = [ModbusFrameError("bad crc", 1), ModbusExceptionResponseError(1, 3, 2)]
     assert asyncio.run(poller.poll_once()) is False
     assert values == [{"temperature": 21.5}]
-    assert errors == ["ModbusTimeoutError"]
-    assert (poller.stats.timeouts, poller.stats.failing) == (2, 1)  # one retry
+    assert errors == ["ModbusExceptionResponseError"]
+    assert (poller.stats.frame_errors, poller.stats.exceptions, poller.stats.failing) == (1, 1, 1)
     assert asyncio.run(poller.poll_once()) is True
     assert values[-1] == {"temperature": 21.5, "limit": 8.0}
     assert poller.stats.failing == 0
+
+
+def test_a_silent_unit_is_not_asked_for_its_other_blocks() -> None:
+    unit = Unit()
+    poller, values, errors = _poller(unit, PollSettings(retries=1))
+    unit.fail["holding"] = [ModbusTimeoutError("t", 1), ModbusTimeoutError("t", 1)]
+    assert asyncio.run(poller.poll_once()) is False
+    assert unit.asked == ["holding", "holding"]  # one retry, then no input block
+    assert (values, errors, poller.stats.timeouts) == ([], ["ModbusTimeoutError"], 2)
 
 
 def test_busy_is_retried_other_exceptions_are_data_and_not_retried() -> None:
