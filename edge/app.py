@@ -128,19 +128,8 @@ class Daemon:
             calibrations=CalibrationBook(config.calibration_dir),
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
-        telemetry = TelemetryBuffer(outbox, self.topics, wake=forwarder.wake)
-        tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
-        climate = Climate()
-        conditions = {
-            d: dev.operating
-            for d, dev in config.devices.items()
-            if not isinstance(dev, ModbusDevice) and dev.operating is not None
-        }
-        if conditions:
-            ingest.gates.append(OperatingGate(climate, conditions))
-        modbus = ModbusUnits(config, telemetry, events, climate, self.request_stop, self.health)
-        if modbus.pollers:
-            tasks.append(asyncio.create_task(modbus.run(), name="modbus"))
+        tasks += self._vehicle(TelemetryBuffer(outbox, self.topics, wake=forwarder.wake),
+                               events, ingest)  # fmt: skip
         if visits is not None:
             tasks.append(asyncio.create_task(self._close_idle(visits, events), name="visits"))
             # the reception tablet opens and closes visits (the broker's ACL admits only it)
@@ -171,6 +160,8 @@ class Daemon:
         waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         crashed = [t for t in done if t is not waiter]
+        if self.stop_reason is not None and not crashed:
+            await self._last_words(outbox)
         # Commits are synchronous on this loop, so cancelling at an await never splits one.
         for task in tasks:
             task.cancel()
@@ -189,6 +180,38 @@ class Daemon:
             log.error("task ended unexpectedly task=%s", task.get_name(), exc_info=task.exception())
         log.info("daemon stopped outbox=%s reason=%r", counts, self.stop_reason or "signal")
         return 1 if crashed else 0
+
+    def _vehicle(
+        self, telemetry: TelemetryBuffer, events: Events, ingest: Ingest
+    ) -> list[asyncio.Task[object]]:
+        """Telemetry, the Modbus units and the operating-condition gate on measurements."""
+        config = self.config
+        tasks: list[asyncio.Task[object]] = [asyncio.create_task(telemetry.run(), name="telemetry")]
+        climate = Climate()
+        conditions = {
+            d: dev.operating
+            for d, dev in config.devices.items()
+            if not isinstance(dev, ModbusDevice) and dev.operating is not None
+        }
+        if conditions:
+            ingest.gates.append(OperatingGate(climate, conditions))
+        modbus = ModbusUnits(config, telemetry, events, climate, self.request_stop, self.health)
+        if modbus.pollers:
+            tasks.append(asyncio.create_task(modbus.run(), name="modbus"))
+        return tasks
+
+    @staticmethod
+    async def _last_words(outbox: Outbox, grace: float = 3.0) -> None:
+        """Before a stop the daemon decided itself (the battery): publish its events first.
+
+        Up to ``grace`` seconds for the forwarder to deliver the events that explain the
+        stop (``power.shutdown``) while a link is up; whatever is left stays in the outbox.
+        """
+        deadline = asyncio.get_running_loop().time() + grace
+        while asyncio.get_running_loop().time() < deadline:
+            if not any(row.kind == "event" for row in outbox.rows()):
+                return
+            await asyncio.sleep(0.1)
 
     async def _close_idle(self, visits: VisitBook, events: Events) -> None:
         """Close visits idle past their station's ``idle_close_s``.

@@ -4,9 +4,12 @@ Serial devices: each device's pty symlink is the path of its ``serial://`` trans
 the daemon reads the very same config. Bluetooth LE devices: the devices sharing an adapter
 ``bumble:tcp-client:127.0.0.1:PORT`` are peripherals on one virtual radio whose gateway
 controller this process serves on that port (simulators/ble/link.py), each advertising with its
-configured address. On SIGTERM/SIGINT or after ``--duration`` the devices stop producing and
-get ``drain_timeout`` seconds to deliver what they hold; the exit code is 0 when everything was
-delivered, 3 otherwise.
+configured address. Modbus units (``kind = "modbus"``): the units sharing a ``modbus-rtu://``
+path share one simulated RS-485 line whose link is that path, those sharing a
+``modbus-tcp://127.0.0.1:PORT`` one server on that port (simulators/modbus/simulated.py). On
+SIGTERM/SIGINT or after ``--duration`` the devices stop producing and get ``drain_timeout``
+seconds to deliver what they hold; the exit code is 0 when everything was delivered, 3
+otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit
 from simulators.airpuff import AirpuffScenario, SimulatedAirpuff
 from simulators.ct80 import SimulatedCt80
 from simulators.ledger import Ledger
+from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario, SimulatedNibp
 from simulators.scenario import BleScenario, SimulationConfig, TonometerScenario
 
@@ -79,6 +83,7 @@ async def build(
     rng = random.Random(sim.seed)
     devices: list[Simulated] = []
     radios: dict[int, list[tuple[str, dict[str, Any], BleScenario, random.Random]]] = {}
+    modbus: list[tuple[str, dict[str, Any], ModbusScenario, random.Random]] = []
     for device_id, scenario in sim.devices.items():
         device_rng = random.Random(rng.random())
         if isinstance(scenario, TonometerScenario):
@@ -87,13 +92,28 @@ async def build(
             devices.append(SimulatedCt80(device_id, link, scenario, ledger, zone, device_rng))
         elif isinstance(scenario, NibpScenario | AirpuffScenario):
             devices.append(_raw(data, device_id, scenario, ledger, zone, device_rng))
+        elif isinstance(scenario, ModbusScenario):
+            modbus.append((device_id, _device(data, device_id, "modbus"), scenario, device_rng))
         else:
             device = _device(data, device_id, "ble")
             port = _radio_port(device_id, str(device.get("adapter", "")))
             radios.setdefault(port, []).append((device_id, device, scenario, device_rng))
     if radios:
         devices += await _start_radios(radios, ledger, zone, stack)
+    if modbus:
+        devices += await _start_modbus(modbus, stack)
     return devices
+
+
+async def _start_modbus(
+    members: list[tuple[str, dict[str, Any], ModbusScenario, random.Random]],
+    stack: contextlib.AsyncExitStack,
+) -> list[Simulated]:
+    """Modbus lines and servers (simulators/modbus/simulated.py): pymodbus loads only here."""
+    from simulators.modbus.simulated import ModbusMember, start_modbus
+
+    started = await start_modbus([ModbusMember(*member) for member in members], stack)
+    return list(started)
 
 
 def _raw(

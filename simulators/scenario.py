@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from simulators.airpuff import AirpuffScenario
+from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -91,7 +92,8 @@ DeviceScenario = Annotated[
     Annotated[TonometerScenario, Tag("ct80")]
     | Annotated[BleScenario, Tag("ble")]
     | Annotated[NibpScenario, Tag("nibp")]
-    | Annotated[AirpuffScenario, Tag("airpuff")],
+    | Annotated[AirpuffScenario, Tag("airpuff")]
+    | Annotated[ModbusScenario, Tag("modbus")],
     Discriminator(_kind),
 ]
 

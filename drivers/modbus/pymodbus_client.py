@@ -120,6 +120,8 @@ class PymodbusClient:
         except ConnectionException as exc:
             raise ModbusLinkError(f"{self.url}: {exc}", unit) from exc
         except ModbusException as exc:
+            if not client.connected:  # the TCP peer closed while we waited: not a silent unit
+                raise ModbusLinkError(f"{self.url}: connection lost", unit) from exc
             got = bytes(self._received)
             if got:
                 raise ModbusFrameError(
