@@ -131,10 +131,21 @@ def backend(
 
 @backend.command("export")
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
-def backend_export(db: Path) -> None:
-    """Print the stored Observations as JSON lines."""
+@click.option(
+    "--what",
+    type=click.Choice(["observations", "telemetry", "events"]),
+    default="observations",
+    show_default=True,
+)
+def backend_export(db: Path, what: str) -> None:
+    """Print what the backend stored as JSON lines (Observations, telemetry packs or events)."""
     store = importlib.import_module("simulators.backend.store")
-    for line in store.export_lines(db):
+    lines = (
+        store.export_lines(db)
+        if what == "observations"
+        else store.export_monitoring(db, "telemetry" if what == "telemetry" else "event")
+    )
+    for line in lines:
         click.echo(line)
 
 

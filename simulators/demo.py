@@ -22,6 +22,7 @@ readings only ever go to its own visits, and readings taken while no visit is op
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook, CalibrationRecord
 from simulators.accounting import derived_errors
-from simulators.harness import Mosquitto, Stack, free_port
+from simulators.harness import Mosquitto, Stack, free_port, run_json_lines, santebus
 
 
 def main() -> int:
@@ -82,8 +83,8 @@ def main() -> int:
         f" {result.unexpected_at_backend} not in the ledger)"
     )
     by_status = Counter(
-        (o["device"]["identifier"]["value"], o["status"], "; ".join(n["text"] for n in
-                                                                    o.get("note", [])))
+        (o["device"]["identifier"]["value"], o["status"], _CLIMATE.sub(
+            r"cabin \1 (allowed", "; ".join(n["text"] for n in o.get("note", []))))
         for o in exported
     )  # fmt: skip
     for (device, status, why), count in sorted(by_status.items()):
@@ -94,9 +95,14 @@ def main() -> int:
         print(f"demo: {STATIONS[device]} ({device}): {count:2d} readings -> visit {shown}")
     for line in _derived_accuracy(entries, exported):
         print(line)
+    for line in _vehicle(stack):
+        print(line)
     print(result.line())
     return 0 if result.unaccounted == 0 else 1
 
+
+#: the cabin value in an operating-condition note (one summary line per condition, not value)
+_CLIMATE = re.compile(r"cabin (temperature|humidity) -?[0-9.]+ \S+ \(allowed")
 
 #: what the gateway computes from raw signals, as the simulators' ledgers code it
 DERIVED = {"8480-6": "systolic", "8462-4": "diastolic", "8867-4": "pulse rate",
@@ -126,6 +132,34 @@ def _derived_accuracy(entries: list[dict[str, Any]], exported: list[dict[str, An
     for device, n in sorted(refused.items()):
         lines.append(f"demo: {device}: {n} records refused by the signal analysis (published"
                      " without numbers, signal.refused event)")  # fmt: skip
+    return lines
+
+
+def _vehicle(stack: Stack) -> list[str]:
+    """What the backend received from the Modbus units: telemetry packs and vehicle events."""
+    lines = []
+    db = ["--db", str(stack.db)]
+    packs = run_json_lines(santebus("backend", "export", *db, "--what", "telemetry"))
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for pack in packs:
+        samples.setdefault(pack["source"], []).extend(pack["payload"])
+    for source, records in sorted(samples.items()):
+        last = {r["n"]: (r["v"], r["u"]) for r in records}
+        shown = ", ".join(f"{n} {v:.1f} {u}" for n, (v, u) in list(last.items())[:4])
+        n_packs = sum(p["source"] == source for p in packs)
+        lines.append(f"demo: telemetry/{source}: {n_packs} packs, {len(records)} samples; last:"
+                     f" {shown}")  # fmt: skip
+    events = [e["payload"] for e in run_json_lines(santebus("backend", "export", *db, "--what",
+                                                            "events"))]  # fmt: skip
+    vehicle = Counter(e["type"] for e in events if e["type"].split(".")[0] in
+                      ("coldchain", "power", "modbus", "reading"))  # fmt: skip
+    for kind, n in sorted(vehicle.items()):
+        lines.append(f"demo: event {kind}: {n}")
+    for e in events:
+        if e["type"] == "coldchain.excursion_ended":
+            d = e["detail"]
+            lines.append(f"demo: fridge excursion {d['start']} for {d['duration_s']:.0f} s,"
+                         f" peak {d['peak_c']:.1f} C")  # fmt: skip
     return lines
 
 
@@ -189,6 +223,24 @@ BLE_SCENARIOS = {
     # the meter drops the link in the middle of its first RACP transfer
     "gluco-1": {"measurements_per_hour": 240, "stored_at_start": 3, "racp_disconnect_after": 2},
 }
+#: the vehicle over Modbus (simulators/modbus): cabin climate and fridge logger on one RS-485
+#: line, the power system over TCP; the tonometers declare their operating conditions
+MODBUS_DEVICES = {
+    "cabin": {"unit": 1, "map": "xy-md02", "role": "climate"},
+    "fridge": {"unit": 2, "map": "fridge-logger", "role": "cold-chain"},
+    "power": {"unit": 100, "map": "victron-gx", "role": "power"},
+}
+MODBUS_SCENARIOS = {
+    # a bus parked in the sun, six hours in a minute: past 40 C in the afternoon
+    "cabin": {"model": "cabin", "speed": 360, "start_hour": 10.0, "cabin_low": 16.0,
+              "cabin_high": 41.5},
+    # the fridge door is left open for 2.5 minutes about every 25 minutes
+    "fridge": {"model": "fridge", "speed": 60, "door_every_s": 1500, "door_open_s": 150},
+    # unplugged from the depot's shore power a quarter of an hour in
+    "power": {"model": "power", "speed": 60, "soc_start": 62, "shore_power_until_s": 900,
+              "drain_pct_per_hour": 20},
+}  # fmt: skip
+OPERATING = {"temperature": [10, 40], "humidity": [30, 90]}  # tonometers' manuals
 #: right and left eye IOP (simulators/ct80.py)
 IOP_CODES = ("79892-6", "79893-4")
 
@@ -214,6 +266,20 @@ def _two_stations(work: Path) -> list[str]:
             f"simulation.devices.{device}.patients_per_hour=1200",
             f"simulation.devices.{device}.unplug_every=0",
         ]
+    for device in ("tono-1", "tono-2", "ora-1"):
+        sets += [f"devices.{device}.operating.{k}={v}" for k, v in OPERATING.items()]
+    transports = {"cabin": f"modbus-rtu://{work / 'dev' / 'rs485'}?baudrate=19200",
+                  "power": f"modbus-tcp://127.0.0.1:{free_port()}"}  # fmt: skip
+    transports["fridge"] = transports["cabin"]
+    for device, values in MODBUS_DEVICES.items():
+        sets += [
+            f"devices.{device}.kind=modbus",
+            f"devices.{device}.transport={transports[device]}",
+        ]
+        sets += [f"devices.{device}.{key}={value}" for key, value in values.items()]
+        sets.append(f"simulation.devices.{device}.kind=modbus")
+        sets += [f"simulation.devices.{device}.{key}={value}"
+                 for key, value in MODBUS_SCENARIOS[device].items()]  # fmt: skip
     for device, values in RAW_DEVICES.items():
         sets.append(f"devices.{device}.transport=serial://{work / 'dev' / device}?baudrate=115200")
         sets += [f"devices.{device}.{key}={value}" for key, value in values.items()]

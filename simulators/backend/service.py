@@ -34,6 +34,8 @@ from simulators.backend.validate import InvalidPayloadError, validate
 log = logging.getLogger(__name__)
 
 OBS_FILTER = "santebus/v1/+/obs/+"
+#: telemetry packs and events: kept for the operators' view (docs/asyncapi.yaml), not acked
+MONITOR_FILTERS = ("santebus/v1/+/telemetry/+", "santebus/v1/+/events")
 
 
 class ReferenceBackend:
@@ -52,6 +54,9 @@ class ReferenceBackend:
         processes then split the Observations between them, as a scaled ingest would.
         """
         self.topic_filter = OBS_FILTER if share is None else f"$share/{share}/{OBS_FILTER}"
+        self.monitor_filters = [f if share is None else f"$share/{share}/{f}"
+                                for f in MONITOR_FILTERS]  # fmt: skip
+        self._monitor: list[tuple[str, str, str, str, str]] = []
         self.store = store
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -85,15 +90,23 @@ class ReferenceBackend:
         if isinstance(sock, socket.socket):  # no Nagle on PUBACKs and acks (see edge mqtt.py)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Always (re)subscribe: a broker restarted without persistence has no session for us.
+        client.subscribe([(f, 1) for f in self.monitor_filters])
         client.subscribe(self.topic_filter, qos=1)
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         parts = message.topic.split("/")
-        bus, device = parts[2], parts[4]
         header = None
         for key, value in getattr(message.properties, "UserProperty", None) or []:
             if key == "msg-id":
                 header = value
+        if parts[3] in ("telemetry", "events"):
+            kind = "telemetry" if parts[3] == "telemetry" else "event"
+            source = parts[4] if kind == "telemetry" else "events"
+            text = bytes(message.payload).decode("utf-8", "replace")
+            with self._lock:
+                self._monitor.append((header or str(message.mid), kind, parts[2], source, text))
+            return
+        bus, device = parts[2], parts[4]
         try:
             payload = bytes(message.payload)
             msg_id, _ = validate(payload, header)
@@ -118,10 +131,14 @@ class ReferenceBackend:
         """Group-commit what arrived, then - only then - ack it, one message per bus."""
         with self._flushing:  # one commit at a time, and acks in commit order
             with self._lock:
+                monitor, self._monitor = self._monitor, []
                 if not self._batch or time.monotonic() - self._batch_since < older_than:
-                    return 0
-                batch, self._batch = self._batch, []
-            return self._commit(batch)
+                    batch = []
+                else:
+                    batch, self._batch = self._batch, []
+            if monitor:
+                self.store.store_monitoring(monitor)
+            return self._commit(batch) if batch else 0
 
     def _commit(self, batch: list[tuple[str, str, str, str]]) -> int:
         fresh = self.store.store_many(batch)

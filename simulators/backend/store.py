@@ -17,6 +17,14 @@ CREATE TABLE IF NOT EXISTS observations (
     received_at REAL NOT NULL,
     copies      INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS monitoring (
+    msg_id      TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,  -- telemetry | event
+    bus         TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rejected (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     msg_id      TEXT,
@@ -52,6 +60,22 @@ class BackendStore:
                 fresh.append(copies == 1)
         return fresh
 
+    def store_monitoring(self, items: list[tuple[str, str, str, str, str]]) -> int:
+        """Telemetry packs and events ``(msg_id, kind, bus, source, payload)``; returns new ones.
+
+        Not acknowledged (the gateway deletes them on PUBACK): a copy sent again after a lost
+        PUBACK has the same id and is kept once.
+        """
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO monitoring (msg_id, kind, bus, source, payload,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(*item, time.time()) for item in items],
+            )
+            return self._db.total_changes - before
+
     def reject(self, msg_id: str | None, topic: str, reason: str, payload: bytes) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -79,5 +103,20 @@ def export_lines(path: Path) -> Iterator[str]:
     try:
         for (payload,) in db.execute("SELECT payload FROM observations ORDER BY received_at"):
             yield json.dumps(json.loads(payload), sort_keys=True)
+    finally:
+        db.close()
+
+
+def export_monitoring(path: Path, kind: str) -> Iterator[str]:
+    """Stored telemetry packs or events as JSON lines ``{"bus", "source", "payload"}``."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT bus, source, payload FROM monitoring WHERE kind = ? ORDER BY received_at",
+            (kind,),
+        )
+        for bus, source, payload in rows:
+            yield json.dumps({"bus": bus, "source": source, "payload": json.loads(payload)},
+                             sort_keys=True)  # fmt: skip
     finally:
         db.close()
