@@ -61,8 +61,10 @@ class _Unit:
         climate: Climate,
         stop: Callable[[str], None],
         health: DeviceHealth,
+        event_every: float = EVENT_EVERY,
     ) -> None:
         self.device_id = device_id
+        self.event_every = event_every
         self.device = device
         self.line = line
         self.telemetry = telemetry
@@ -144,7 +146,7 @@ class _Unit:
         self.totals[kind] += 1
         self._since_event[kind] += 1
         now = time.monotonic()
-        if now - self._last_event.get(kind, -math.inf) < EVENT_EVERY:
+        if now - self._last_event.get(kind, -math.inf) < self.event_every:
             return
         self._last_event[kind] = now
         count, self._since_event[kind] = self._since_event[kind], 0
@@ -172,6 +174,7 @@ class ModbusUnits:
         stop: Callable[[str], None],
         health: dict[str, DeviceHealth],
         open_line: Callable[[str], SharedLine] = open_client,
+        event_every: float = EVENT_EVERY,
     ) -> None:
         self.lines: dict[str, SharedLine] = {}
         self.units: dict[str, _Unit] = {}
@@ -182,7 +185,7 @@ class ModbusUnits:
             line = self.lines.get(device.transport) or open_line(device.transport)
             self.lines[device.transport] = line
             h = health.setdefault(device_id, DeviceHealth())
-            unit = _Unit(device_id, device, line, telemetry, events, climate, stop, h)
+            unit = _Unit(device_id, device, line, telemetry, events, climate, stop, h, event_every)
             self.units[device_id] = unit
             settings = PollSettings(
                 period=device.period_s,
