@@ -27,11 +27,11 @@ from edge.config import (
     BleDevice,
     Ct80Device,
     EdgeConfig,
-    ModbusDevice,
     NibpDevice,
     RawSignalDevice,
     SerialDevice,
 )
+from edge.config_modbus import ModbusDevice
 from edge.events import Events
 from edge.outbox import Budget, Outbox
 from edge.pipeline.derive import RefusedArchive, SensorCalibration, derived
@@ -209,7 +209,7 @@ class Daemon:
         """
         deadline = asyncio.get_running_loop().time() + grace
         while asyncio.get_running_loop().time() < deadline:
-            if not any(row.kind == "event" for row in outbox.rows()):
+            if outbox.open_rows("event") == 0:
                 return
             await asyncio.sleep(0.1)
 

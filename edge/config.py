@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from drivers.ble.adapter import validate_adapter
 from drivers.errors import DeviceConfigError
-from drivers.modbus.lines import parse_modbus_url
-from drivers.modbus.maps import RegisterMap, load_map, parse_points
 from drivers.transport import validate_url
+from edge.config_modbus import ModbusDevice, OperatingConditions
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 #: as on a device's label; letters, digits, '.', '_' and '-' (it names a folder on disk)
@@ -92,27 +91,6 @@ class OutboxSection(_Strict):
     telemetry_max_bytes: Annotated[int, Field(ge=0)] = 64 << 20
     #: fractions of max_bytes at which an outbox.high_water event is raised
     high_water: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.5, 0.8, 0.95)
-
-
-Span = tuple[float, float]
-
-
-class OperatingConditions(_Strict):
-    """Where a measuring device gives valid readings (its manual's operating conditions).
-
-    A reading taken while the cabin climate (the Modbus devices of role ``climate``) is outside
-    them, or unknown, is published preliminary with a note, and an event is raised.
-    """
-
-    temperature: Span | None = None  # Cel
-    humidity: Span | None = None  # %RH
-
-    @model_validator(mode="after")
-    def _ordered(self) -> OperatingConditions:
-        for name, span in (("temperature", self.temperature), ("humidity", self.humidity)):
-            if span is not None and not span[0] < span[1]:
-                raise ValueError(f"{name}: the low bound must be below the high bound, {span}")
-        return self
 
 
 class _SerialDevice(_Strict):
@@ -207,104 +185,6 @@ class BleDevice(_Strict):
     def _valid_adapter(cls, value: str) -> str:
         try:
             return validate_adapter(value)
-        except DeviceConfigError as exc:
-            raise ValueError(str(exc)) from exc
-
-
-class ColdChainSettings(_Strict):
-    """The storage range of a medicine fridge (vaccines and insulin: 2-8 Cel)."""
-
-    low: float = 2.0
-    high: float = 8.0
-    #: an excursion ends once the temperature is back this far inside the range (no chatter)
-    hysteresis: Annotated[float, Field(ge=0)] = 0.3
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ColdChainSettings:
-        if not self.low + 2 * self.hysteresis < self.high:
-            raise ValueError("cold chain: need low + 2 x hysteresis < high")
-        return self
-
-
-class PowerSettings(_Strict):
-    """When the bus battery is low enough to warn, and to stop the daemon cleanly."""
-
-    warn_soc: Annotated[float, Field(ge=0, le=100)] = 30.0
-    stop_soc: Annotated[float, Field(ge=0, le=100)] = 15.0
-    #: stop also when the battery voltage falls this low (a worn battery's SOC is optimistic)
-    stop_voltage: Annotated[float, Field(ge=0)] = 11.6
-    #: consecutive low samples before stopping (one glitch must not stop the screening)
-    confirm: Annotated[int, Field(ge=1, le=100)] = 3
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PowerSettings:
-        if self.stop_soc >= self.warn_soc:
-            raise ValueError("power: stop_soc must be below warn_soc")
-        return self
-
-
-ModbusRole = Literal["climate", "cold-chain", "power", "telemetry"]
-
-
-class ModbusDevice(_Strict):
-    """A Modbus unit polled for telemetry: cabin climate, fridge logger, the bus power system.
-
-    Units with the same ``transport`` share one line (RTU) or connection (TCP).
-    """
-
-    kind: Literal["modbus"]
-    transport: str
-    unit: Annotated[int, Field(ge=0, le=255)] = 1
-    #: a bundled register map (drivers/modbus/maps) ...
-    map: str | None = None
-    #: ... or the device's own points (the fields of drivers.modbus.registers.Point)
-    points: list[dict[str, Any]] | None = None
-    role: ModbusRole = "telemetry"
-    #: telemetry source name (topic ``telemetry/{source}``); default: the device id
-    source: Annotated[str, Field(pattern=_ID)] | None = None
-    period_s: Annotated[float, Field(gt=0)] = 2.0
-    jitter: Annotated[float, Field(ge=0, lt=0.5)] = 0.1
-    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
-    retries: Annotated[int, Field(ge=0, le=5)] = 1
-    backoff_max_s: Annotated[float, Field(gt=0)] = 60.0
-    #: the readings of a ``climate`` unit older than this do not tell the conditions any more
-    stale_after_s: Annotated[float, Field(gt=0)] = 60.0
-    cold_chain: ColdChainSettings | None = None
-    power: PowerSettings | None = None
-
-    @field_validator("transport")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        try:
-            parse_modbus_url(value)
-        except DeviceConfigError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ModbusDevice:
-        if (self.map is None) == (self.points is None):
-            raise ValueError("give either map (a bundled register map) or points, not both")
-        self.register_map()  # raises with the map's and the point's name
-        if self.backoff_max_s < self.period_s:
-            raise ValueError("backoff_max_s must be at least period_s")
-        if self.role == "cold-chain" and self.cold_chain is None:
-            object.__setattr__(self, "cold_chain", ColdChainSettings())
-        if self.role == "power" and self.power is None:
-            object.__setattr__(self, "power", PowerSettings())
-        needs = {"climate": ("temperature", "humidity"), "cold-chain": ("temperature",),
-                 "power": ("battery_soc", "battery_voltage", "input_source")}  # fmt: skip
-        quantities = {p.quantity for p in self.register_map().points}
-        missing = [q for q in needs.get(self.role, ()) if q not in quantities]
-        if missing:
-            raise ValueError(f"a {self.role} device needs points with quantity {missing}")
-        return self
-
-    def register_map(self) -> RegisterMap:
-        try:
-            if self.map is not None:
-                return load_map(self.map)
-            return RegisterMap("points", parse_points(self.points or [], "points"))
         except DeviceConfigError as exc:
             raise ValueError(str(exc)) from exc
 

@@ -95,9 +95,13 @@ def main() -> int:
         print(f"demo: {STATIONS[device]} ({device}): {count:2d} readings -> visit {shown}")
     for line in _derived_accuracy(entries, exported):
         print(line)
-    for line in _vehicle(stack):
+    vehicle, sources = _vehicle(stack)
+    for line in vehicle:
         print(line)
     print(result.line())
+    if sources != set(MODBUS_DEVICES):
+        print(f"demo: FAILED: telemetry reached the backend from {sorted(sources)} only")
+        return 1
     return 0 if result.unaccounted == 0 else 1
 
 
@@ -135,8 +139,8 @@ def _derived_accuracy(entries: list[dict[str, Any]], exported: list[dict[str, An
     return lines
 
 
-def _vehicle(stack: Stack) -> list[str]:
-    """What the backend received from the Modbus units: telemetry packs and vehicle events."""
+def _vehicle(stack: Stack) -> tuple[list[str], set[str]]:
+    """What the backend received from the Modbus units: summary lines, telemetry sources."""
     lines = []
     db = ["--db", str(stack.db)]
     packs = run_json_lines(santebus("backend", "export", *db, "--what", "telemetry"))
@@ -160,7 +164,7 @@ def _vehicle(stack: Stack) -> list[str]:
             d = e["detail"]
             lines.append(f"demo: fridge excursion {d['start']} for {d['duration_s']:.0f} s,"
                          f" peak {d['peak_c']:.1f} C")  # fmt: skip
-    return lines
+    return lines, set(samples)
 
 
 def _visit(obs: dict[str, Any]) -> str:

@@ -8,7 +8,6 @@ than pytest fixtures.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,14 +48,6 @@ async def read_map(client: SharedLine, unit: int, regmap: RegisterMap) -> dict[s
         regs = await client.read(unit, block.table, block.address, block.count, timeout=TIMEOUT)
         out.update(block.decode(regs))
     return out
-
-
-def free_port() -> int:
-    """A loopback TCP port free right now (for configs that must name theirs)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

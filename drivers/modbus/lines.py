@@ -22,6 +22,16 @@ from drivers.modbus.port import RegisterClient, Table
 from drivers.transport.settings import SerialSettings, parse_serial_url
 
 SCHEMES = ("modbus-rtu", "modbus-tcp")
+#: bits per RTU character: start, 8 data, parity or a second stop bit, stop (section 2.5.1)
+BITS_PER_CHAR = 11
+
+
+def frame_gap(baudrate: int) -> float:
+    """The silence that separates RTU frames, s: 3.5 characters, 1.75 ms above 19200 Bd.
+
+    Modbus over Serial Line v1.02, section 2.5.1.1.
+    """
+    return 0.00175 if baudrate > 19200 else 3.5 * BITS_PER_CHAR / baudrate
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +45,8 @@ class ModbusTarget:
 
     @property
     def frame_gap(self) -> float:
-        """Silence between two frames, s (3.5 characters of 11 bits; 1.75 ms above 19200 Bd)."""
-        if self.serial is None:
-            return 0.0
-        if self.serial.baudrate > 19200:
-            return 0.00175
-        return 3.5 * 11 / self.serial.baudrate
+        """Silence between two frames, s (none on TCP)."""
+        return 0.0 if self.serial is None else frame_gap(self.serial.baudrate)
 
 
 def parse_modbus_url(url: str) -> ModbusTarget:
@@ -85,6 +91,7 @@ class SharedLine:
         return self.inner.url
 
     async def open(self) -> None:
+        """Open the inner client now (it is also opened on first use)."""
         async with self._lock:
             await self._ensure_open()
 
@@ -106,6 +113,7 @@ class SharedLine:
     async def read(
         self, unit: int, table: Table, address: int, count: int, *, timeout: float
     ) -> list[int]:
+        """Wait for the line and its silence, then read (the port's contract)."""
         async with self._lock:
             await self._ensure_open()
             wait = self._quiet_from - time.monotonic()

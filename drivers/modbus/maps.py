@@ -9,6 +9,7 @@ servers from the same maps, so a map error shows up on both sides.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ _POINT_KEYS = set(Point.__dataclass_fields__)
 
 @dataclass(frozen=True, slots=True)
 class RegisterMap:
+    """A device's points; names unique, no two points on one register."""
+
     name: str
     points: tuple[Point, ...]
     description: str = ""
@@ -47,9 +50,11 @@ class RegisterMap:
                     )
 
     def blocks(self) -> list[Block]:
+        """The reads that fetch every point (:func:`~drivers.modbus.registers.plan_reads`)."""
         return plan_reads(self.points, self.max_gap)
 
     def point(self, name: str) -> Point:
+        """The point called ``name`` (KeyError if none)."""
         for p in self.points:
             if p.name == name:
                 return p
@@ -75,7 +80,14 @@ def parse_points(raw: Sequence[Mapping[str, Any]], where: str) -> tuple[Point, .
     return tuple(points)
 
 
+def _max_gap(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 125:
+        raise DeviceConfigError(f"{where}: max_gap must be an integer 0-125, got {value!r}")
+    return value
+
+
 def parse_map(data: Mapping[str, Any], where: str) -> RegisterMap:
+    """A map from its TOML table (see the module docstring); errors name ``where``."""
     unknown = sorted(set(data) - {"name", "description", "source", "max_gap", "point"})
     if unknown:
         raise DeviceConfigError(f"{where}: unknown keys {unknown}")
@@ -84,8 +96,28 @@ def parse_map(data: Mapping[str, Any], where: str) -> RegisterMap:
         points=parse_points(data.get("point", []), where),
         description=str(data.get("description", "")),
         source=str(data.get("source", "")),
-        max_gap=int(data.get("max_gap", 8)),
+        max_gap=_max_gap(data.get("max_gap", 8), where),
     )
+
+
+def resolve_map(
+    name: str | None, points: Sequence[Mapping[str, Any]] | None, max_gap: int | None = None
+) -> RegisterMap:
+    """A device's map: the bundled one ``name`` or its own ``points`` (exactly one of them).
+
+    ``max_gap`` overrides the map's (a device that refuses reads across unmapped registers
+    needs 0). The daemon's config and the simulators resolve a device's map here, alike.
+    """
+    if (name is None) == (points is None):
+        raise DeviceConfigError("give either map (a bundled register map) or points, not both")
+    regmap = (
+        load_map(name)
+        if name is not None
+        else RegisterMap("points", parse_points(points or [], "points"))
+    )
+    if max_gap is None:
+        return regmap
+    return dataclasses.replace(regmap, max_gap=_max_gap(max_gap, f"register map {regmap.name!r}"))
 
 
 def bundled() -> list[str]:

@@ -9,8 +9,10 @@ resumes from now (missed polls are not made up in a burst). Each wait is jittere
 A unit that fails (timeout, garbled answer, line down) is retried ``retries`` times, then its
 polls space out: period x 2, x 4 ... up to ``backoff_max``. On RS-485 every request to a
 silent unit holds the line for the whole timeout; backing off is what keeps one dead slave
-from taking the line's time from the others (the failure of peer gateways that stall the whole
-bus, thingsboard-gateway #1861). The first answer puts it back on its period.
+from taking the line's time from the others (peer gateways' users report one slave that is
+down interrupting all communication, node-red-contrib-modbus #446). The first answer puts it
+back on its period. A unit that answers with an exception response is answering: it is
+reported, not backed off.
 
 Outcomes go to callbacks, and nothing here ever ends the loop: the values each poll read (also
 the blocks that succeeded when another failed: good data is never dropped because of its
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class PollSettings:
+    """Seconds between polls (+- ``jitter`` x period), per-request timeout, retries, backoff."""
+
     period: float = 2.0
     jitter: float = 0.1
     timeout: float = 0.5
@@ -70,6 +74,7 @@ class PollStats:
     last_good: float | None = None  # time.monotonic()
 
     def count(self, exc: ModbusError) -> None:
+        """Count one failed request by its kind."""
         if isinstance(exc, ModbusTimeoutError):
             self.timeouts += 1
         elif isinstance(exc, ModbusFrameError):
@@ -112,9 +117,11 @@ class Poller:
         s = self.settings
         if self.stats.failing == 0:
             return s.period
-        return min(s.period * 2.0**self.stats.failing, s.backoff_max)
+        # capped exponent: a unit dead for days must not overflow the float (2.0 ** 1024)
+        return min(s.period * 2.0 ** min(self.stats.failing, 30), s.backoff_max)
 
     async def run(self) -> None:
+        """Poll on schedule until cancelled (see the module docstring)."""
         s = self.settings
         due = time.monotonic() + self.rng.uniform(0.0, s.period)  # spread the units out
         while True:
@@ -143,17 +150,21 @@ class Poller:
             values.update(block.decode(regs))
         if values:
             self.on_values(values)
-        if failure is None:
-            self.stats.good += 1
+        # A refusal (exception response) is an answer: the unit is there, it is not backed
+        # off nor called silent for it; it is reported all the same.
+        if failure is None or isinstance(failure, ModbusExceptionResponseError):
             self.stats.failing = 0
             self.stats.last_good = time.monotonic()
-            if self.on_good is not None:
-                self.on_good(self.stats)
-            return True
-        self.stats.failed += 1
-        self.stats.failing += 1
-        self.on_error(failure, self.stats)
-        return False
+        else:
+            self.stats.failing += 1
+        if failure is not None:
+            self.stats.failed += 1
+            self.on_error(failure, self.stats)
+            return False
+        self.stats.good += 1
+        if self.on_good is not None:
+            self.on_good(self.stats)
+        return True
 
     async def _read(self, table: Table, address: int, count: int) -> list[int]:
         last: ModbusError | None = None

@@ -56,6 +56,7 @@ class PymodbusClient:
         return data
 
     async def open(self) -> None:
+        """Open the serial line or connect; :class:`ModbusLinkError` when it cannot."""
         t = self.target
         client: AsyncModbusSerialClient | AsyncModbusTcpClient
         if t.serial is not None:
@@ -102,6 +103,7 @@ class PymodbusClient:
     async def read(
         self, unit: int, table: Table, address: int, count: int, *, timeout: float
     ) -> list[int]:
+        """One read request; errors typed as in the module docstring."""
         client = self._client
         if client is None:
             raise ModbusLinkError(f"{self.url}: not open")

@@ -51,6 +51,7 @@ class Point:
 
     def __post_init__(self) -> None:
         where = f"point {self.name!r}"
+        self._check_types(where)
         if self.table not in TABLES:
             raise DeviceConfigError(f"{where}: table must be one of {', '.join(TABLES)}")
         if self.type not in WIDTH:
@@ -65,6 +66,19 @@ class Point:
             raise DeviceConfigError(f"{where}: byte_order and word_order are 'big' or 'little'")
         if not self.quantity:
             object.__setattr__(self, "quantity", self.name)
+
+    def _check_types(self, where: str) -> None:
+        """Config values arrive from TOML as anything: say which field has the wrong kind."""
+        if not isinstance(self.name, str) or not self.name:
+            raise DeviceConfigError(f"{where}: name must be a non-empty string")
+        if isinstance(self.address, bool) or not isinstance(self.address, int):
+            raise DeviceConfigError(f"{where}: address must be an integer, got {self.address!r}")
+        for label, number in (("scale", self.scale), ("offset", self.offset)):
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise DeviceConfigError(f"{where}: {label} must be a number, got {number!r}")
+        for label, text in (("unit", self.unit), ("quantity", self.quantity)):
+            if not isinstance(text, str):
+                raise DeviceConfigError(f"{where}: {label} must be a string, got {text!r}")
 
     @property
     def width(self) -> int:

@@ -331,6 +331,14 @@ class Outbox:
         return counts
 
     @guarded
+    def open_rows(self, kind: str) -> int:
+        """Rows of ``kind`` not yet delivered (pending or in flight)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE kind = ? AND state != 'rejected'", (kind,)
+        ).fetchone()
+        return int(row[0])
+
+    @guarded
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
 

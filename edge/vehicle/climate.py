@@ -12,17 +12,20 @@ know - gets a note and is published preliminary (edge/pipeline/fhir.py), never d
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from drivers.readings import DeviceReading
-from edge.config import OperatingConditions
+from edge.config_modbus import OperatingConditions
 
 
 @dataclass(frozen=True, slots=True)
 class ClimateSample:
+    """One reading of a cabin climate unit."""
+
     at: float  # POSIX seconds
     temperature: float  # Cel
     humidity: float  # %RH
@@ -30,22 +33,28 @@ class ClimateSample:
 
 
 class Climate:
-    """The cabin climate over the last hours (one sample per ``resolution`` seconds at most)."""
+    """The cabin climate over the last hours (one sample per ``resolution`` seconds at most).
+
+    4000 samples of 10 s: the last 11 hours, a bus's day.
+    """
 
     def __init__(self, keep: int = 4000, resolution: float = 10.0) -> None:
         self.resolution = resolution
         self._samples: deque[ClimateSample] = deque(maxlen=keep)
         #: seconds a sample speaks for, on either side of it
         self.stale_after = 60.0
+        self._bucket_start = -math.inf
 
     def record(self, sample: ClimateSample) -> None:
+        """Keep ``sample``: the newest of each ``resolution`` bucket stands for the bucket."""
         last = self._samples[-1] if self._samples else None
         if last is not None and sample.at < last.at:
             return  # a late sample of another sensor: the history stays ordered
-        if last is not None and sample.at - last.at < self.resolution:
-            self._samples[-1] = sample  # within the resolution: the newer one stands
+        if last is not None and sample.at - self._bucket_start < self.resolution:
+            self._samples[-1] = sample
         else:
             self._samples.append(sample)
+            self._bucket_start = sample.at
 
     def at(self, when: float) -> ClimateSample | None:
         """The sample nearest to ``when`` if within ``stale_after`` of it, else None."""
@@ -65,7 +74,11 @@ def _outside(value: float, span: tuple[float, float] | None, name: str, unit: st
 
 
 class OperatingGate:
-    """An Ingest gate (edge/pipeline/ingest.py) over the devices' operating conditions."""
+    """An Ingest gate (edge/pipeline/ingest.py) over the devices' operating conditions.
+
+    Called with each reading and its corrected time of measurement; returns the note that
+    makes it preliminary, or None.
+    """
 
     def __init__(self, climate: Climate, conditions: Mapping[str, OperatingConditions]) -> None:
         self.climate = climate

@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge.config import ColdChainSettings
+from edge.config_modbus import ColdChainSettings
 from edge.events import Events
 
 
 @dataclass(slots=True)
 class Excursion:
+    """The excursion in progress: when it began, on which side, the extreme so far."""
+
     start: datetime
     side: str  # "high" | "low"
     peak: float
@@ -37,6 +39,7 @@ class ColdChain:
         self.excursions = 0
 
     def update(self, temperature: float, at: datetime, logger_alarm: bool = False) -> None:
+        """Take one sample (Cel, its time, the logger's own alarm bits set); events on change."""
         s, cur = self.settings, self.current
         if cur is None:
             side = "high" if temperature > s.high else "low" if temperature < s.low else None

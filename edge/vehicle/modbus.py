@@ -33,7 +33,8 @@ from drivers.modbus.errors import (
 )
 from drivers.modbus.lines import SharedLine, open_client
 from drivers.modbus.poller import Poller, PollSettings, PollStats, Values
-from edge.config import EdgeConfig, ModbusDevice
+from edge.config import EdgeConfig
+from edge.config_modbus import ModbusDevice
 from edge.events import Events
 from edge.pipeline.telemetry import Sample, TelemetryBuffer
 from edge.supervise import DeviceHealth
@@ -207,6 +208,7 @@ class ModbusUnits:
             climate.stale_after = max(climate.stale_after, device.stale_after_s)
 
     async def run(self) -> None:
+        """Run every poller; on cancellation stop them and close the lines."""
         tasks = [asyncio.create_task(p.run(), name=f"modbus:{d}") for d, p in self.pollers.items()]
         try:
             await asyncio.gather(*tasks)
@@ -219,3 +221,4 @@ class ModbusUnits:
             for line in self.lines.values():
                 with contextlib.suppress(Exception):  # a dead line must not block the stop
                     await line.close()
+            log.info("modbus lines closed lines=%d units=%d", len(self.lines), len(self.pollers))

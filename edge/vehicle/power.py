@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edge.config import PowerSettings
+from edge.config_modbus import PowerSettings
 from edge.events import Events
 
 #: com.victronenergy.system /Ac/ActiveIn/Source: 1 grid, 2 generator, 3 shore; 0 unknown,
@@ -21,6 +21,8 @@ _ON_AC = {1, 2, 3}
 
 
 class PowerWatch:
+    """Follows the power system's samples; warns, then asks the daemon to stop (``stop``)."""
+
     def __init__(
         self,
         device_id: str,
@@ -38,6 +40,7 @@ class PowerWatch:
         self.on_ac: bool | None = None
 
     def update(self, soc: float, voltage: float, source: float) -> None:
+        """One sample: state of charge %, battery voltage V, active AC input (register 826)."""
         s = self.settings
         on_ac = int(source) in _ON_AC
         if self.on_ac is not None and on_ac != self.on_ac:

@@ -158,7 +158,7 @@ def power(
     empty_v: float = 11.8,
     full_v: float = 13.2,
 ) -> Values:
-    """Victron GX readings: battery SOC (%), voltage (V), current (A), active input source.
+    """Victron GX readings: battery SOC (%), voltage (V), current (A), power (W), AC input.
 
     On shore power (from the start until ``shore_power_until_s`` simulated seconds) the battery
     charges at ``charge_pct_per_hour`` and the input source is 3; then it drains at
@@ -181,10 +181,13 @@ def power(
         current = rate / 100 * capacity_ah
         # internal resistance about 12 mOhm: the terminal voltage follows the current
         voltage = empty_v + (full_v - empty_v) * soc / 100 + 0.012 * current
+        volts = voltage + volt_noise(ts)
+        amps = current + (amp_noise(ts) if current else 0.0)
         return {
             "battery_soc": soc,
-            "battery_voltage": voltage + volt_noise(ts),
-            "battery_current": current + (amp_noise(ts) if current else 0.0),
+            "battery_voltage": volts,
+            "battery_current": amps,
+            "battery_power": volts * amps,
             "input_source": float(source),
         }
 

@@ -27,10 +27,10 @@ import tty
 from pathlib import Path
 from types import TracebackType
 
+from drivers.modbus.lines import BITS_PER_CHAR, frame_gap
+
 log = logging.getLogger(__name__)
 
-#: bits on the wire per character in RTU mode (Modbus over Serial Line v1.02, section 2.5.1)
-BITS_PER_CHAR = 11
 #: an incomplete frame is closed after this much silence; a pty delivers a frame in one write,
 #: so this only matters for function codes whose length the relay cannot compute
 _PTY_GAP_FLOOR = 0.01
@@ -133,7 +133,7 @@ class RtuLine:
     @property
     def frame_gap(self) -> float:
         """Silence that ends a frame: 3.5 characters, 1.75 ms above 19200 Bd (section 2.5.1.1)."""
-        return 0.00175 if self.baudrate > 19200 else 3.5 * self.char_time
+        return frame_gap(self.baudrate)
 
     async def start(self) -> RtuLine:
         """Make both ptys and their links, start the relay."""

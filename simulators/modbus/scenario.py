@@ -20,7 +20,9 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 MODEL_POINTS: dict[str, frozenset[str]] = {
     "cabin": frozenset({"temperature", "humidity"}),
     "fridge": frozenset({"temperature", "door", "alarm", "high_limit", "low_limit"}),
-    "power": frozenset({"battery_soc", "battery_voltage", "battery_current", "input_source"}),
+    "power": frozenset(
+        {"battery_soc", "battery_voltage", "battery_current", "battery_power", "input_source"}
+    ),
 }
 
 

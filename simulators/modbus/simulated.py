@@ -21,7 +21,7 @@ from typing import Any
 
 from drivers.errors import DeviceConfigError
 from drivers.modbus.lines import ModbusTarget, parse_modbus_url
-from drivers.modbus.maps import RegisterMap, load_map, parse_points
+from drivers.modbus.maps import RegisterMap, resolve_map
 from simulators.modbus import dynamics
 from simulators.modbus.rtu_line import RtuLine
 from simulators.modbus.scenario import ModbusScenario
@@ -58,10 +58,7 @@ def model_values(scenario: ModbusScenario, seed: int) -> dynamics.Values:
 def _register_map(member: ModbusMember) -> RegisterMap:
     device, where = member.device, f"devices.{member.device_id}"
     try:
-        if device.get("map") is not None:
-            regmap = load_map(str(device["map"]))
-        else:
-            regmap = RegisterMap("points", parse_points(device.get("points") or [], where))
+        regmap = resolve_map(device.get("map"), device.get("points"), device.get("max_gap"))
     except DeviceConfigError as exc:
         raise ValueError(f"{where}: {exc}") from exc
     missing = sorted({p.name for p in regmap.points} - member.scenario.points)

@@ -25,6 +25,7 @@ from drivers.modbus.errors import (
 )
 from drivers.modbus.maps import load_map
 from drivers.modbus.port import Table
+from simulators.harness import free_port
 from simulators.ledger import Ledger
 from simulators.modbus import dynamics
 from simulators.modbus.server import ModbusSimServer, SimSlave
@@ -33,7 +34,6 @@ from tests.modbus_fixtures import (
     GUARD,
     TIMEOUT,
     Recorded,
-    free_port,
     read_map,
     rtu_bench,
     rtu_client,
@@ -60,7 +60,7 @@ def test_tcp_reads_decode_to_the_live_simulated_values() -> None:
             for _ in range(3):
                 seen.append((await read_map(client, 100, GX), truth.expected(GX)))
                 await asyncio.sleep(0.05)
-            assert server.reads == {100: 3}
+            assert server.reads == {100: 6}  # two planned reads per map read
             return seen
 
     seen = asyncio.run(main())
@@ -129,11 +129,13 @@ def test_unmapped_registers_answer_illegal_data_address() -> None:
                 with pytest.raises(ModbusExceptionResponseError) as caught:
                     await c.read(100, table, address, count, timeout=TIMEOUT)
                 codes.append((caught.value.function, caught.value.code))
-            # the hole the planned read crosses (827-839) is readable, as the plan needs
-            assert await c.read(100, "holding", 830, 2, timeout=TIMEOUT) == [0, 0]
+            # the map reads no hole (max_gap 0): 827-839 do not exist here either
+            with pytest.raises(ModbusExceptionResponseError) as caught:
+                await c.read(100, "holding", 830, 2, timeout=TIMEOUT)
+            codes.append((caught.value.function, caught.value.code))
         return codes
 
-    assert asyncio.run(main()) == [(3, 2), (3, 2), (4, 2), (1, 2)]
+    assert asyncio.run(main()) == [(3, 2), (3, 2), (4, 2), (1, 2), (3, 2)]
 
 
 def test_garbled_response_is_a_frame_error_and_the_next_read_is_clean(tmp_path: Path) -> None:

@@ -73,7 +73,9 @@ def test_a_failed_block_does_not_lose_the_other_blocks_values() -> None:
     assert asyncio.run(poller.poll_once()) is False
     assert values == [{"temperature": 21.5}]
     assert errors == ["ModbusExceptionResponseError"]
-    assert (poller.stats.frame_errors, poller.stats.exceptions, poller.stats.failing) == (1, 1, 1)
+    # a refusal is an answer: reported, but the unit is neither backed off nor silent
+    assert (poller.stats.frame_errors, poller.stats.exceptions, poller.stats.failing) == (1, 1, 0)
+    assert poller.interval() == poller.settings.period
     assert asyncio.run(poller.poll_once()) is True
     assert values[-1] == {"temperature": 21.5, "limit": 8.0}
     assert poller.stats.failing == 0
@@ -113,7 +115,18 @@ def test_a_line_error_skips_the_remaining_blocks() -> None:
 def test_a_failing_unit_backs_off_up_to_the_limit_then_resumes_its_period() -> None:
     poller, _, _ = _poller(Unit(), PollSettings(period=1.0, backoff_max=10.0))
     intervals = []
-    for failing in range(6):
+    for failing in (0, 1, 2, 3, 4, 5, 1024, 10**6):  # dead for days: no overflow
         poller.stats.failing = failing
         intervals.append(poller.interval())
-    assert intervals == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert intervals == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]
+
+
+def test_a_silent_unit_counts_failing_polls_and_its_first_answer_resets_them() -> None:
+    unit = Unit()
+    poller, _, _ = _poller(unit, PollSettings(retries=0))
+    for n in range(1, 4):
+        unit.fail["holding"] = [ModbusTimeoutError("t", 1)]
+        asyncio.run(poller.poll_once())
+        assert poller.stats.failing == n
+    assert asyncio.run(poller.poll_once()) is True
+    assert (poller.stats.failing, poller.stats.good, poller.stats.failed) == (0, 1, 3)

@@ -249,8 +249,8 @@ def test_every_bundled_map_loads_and_plans() -> None:
              for name in bundled()}  # fmt: skip
     assert plans == {
         "fridge-logger": [("holding", 16, 2), ("input", 0, 4)],
-        # 826 and 840-843: a hole of 13 registers, under the map's max_gap of 20: one read
-        "victron-gx": [("holding", 826, 18)],
+        # 826 and 840-843: max_gap 0, so never a read through the GX's unmapped registers
+        "victron-gx": [("holding", 826, 1), ("holding", 840, 4)],
         "xy-md02": [("input", 1, 2)],
     }
     for name in bundled():

@@ -7,13 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
 from drivers.readings import DeviceReading
 from edge.cli import main
-from edge.config import ColdChainSettings, OperatingConditions, PowerSettings
+from edge.config_modbus import ColdChainSettings, OperatingConditions, PowerSettings
 from edge.events import Events
 from edge.outbox import Outbox
 from edge.publish.topics import Topics
@@ -118,6 +119,57 @@ def test_the_gate_judges_a_reading_against_the_climate_when_it_was_taken() -> No
     assert unknown.startswith("Operating conditions unknown")
 
 
+def test_an_hour_of_two_second_samples_keeps_a_history_at_the_resolution() -> None:
+    climate = Climate(resolution=10.0)
+    t0 = T0.timestamp()
+    for k in range(1800):  # one hour, every 2 s, 20 C rising 1 C every 6 minutes
+        climate.record(ClimateSample(t0 + 2 * k, 20 + k / 180, 50, "cabin"))
+    for minutes in (0, 10, 30, 59):
+        sample = climate.at(t0 + 60 * minutes)
+        assert sample is not None
+        assert abs(sample.at - (t0 + 60 * minutes)) <= 10
+        assert sample.temperature == pytest.approx(20 + minutes / 6, abs=0.1)
+
+
+def test_in_range_readings_stay_final_and_only_flagged_ones_raise_an_event(
+    tmp_path: Path,
+) -> None:
+    from drivers.readings import Delivery
+    from edge.pipeline.ingest import DeviceIdentity, Ingest
+
+    box = Outbox(tmp_path / "o.sqlite")
+    topics = Topics("bus-1")
+    climate = Climate()
+    zone = ZoneInfo("Europe/Paris")
+    measured = datetime(2026, 7, 14, 15, 0)  # the device's naive local clock
+    at = measured.replace(tzinfo=zone).timestamp()
+    ingest = Ingest(box, topics, "Europe/Paris", events=Events(box, topics))
+    ingest.gates.append(
+        OperatingGate(climate, {"tono-1": OperatingConditions(temperature=(10, 40))})
+    )
+
+    async def ack() -> None:
+        return None
+
+    def deliver(temperature: float, key: str) -> dict[str, Any]:
+        climate.record(ClimateSample(at + len(key), temperature, 50, "cabin"))
+        before = {r.msg_id for r in box.rows()}
+        reading = DeviceReading("iop.right", 15.0, "mmHg", measured, key)
+        ingest.commit(DeviceIdentity("tono-1", "SN1"), Delivery((reading,), "CT-80", ack))
+        (row,) = [r for r in box.rows() if r.kind == "clinical" and r.msg_id not in before]
+        return dict(json.loads(row.payload))
+
+    inside = deliver(25.0, "r")
+    assert inside["status"] == "final"
+    assert "note" not in inside
+    assert _events(box) == []
+    outside = deliver(42.0, "rec-2")  # a newer climate sample (the gate takes the nearest)
+    assert outside["status"] == "preliminary"
+    (event,) = _events(box)
+    assert event["type"] == "reading.out_of_conditions"
+    assert event["detail"]["reason"] == outside["note"][0]["text"]
+
+
 def test_climate_keeps_one_sample_per_resolution_and_stays_ordered() -> None:
     climate = Climate(keep=10, resolution=10.0)
     t = T0.timestamp()
@@ -176,3 +228,14 @@ def test_inline_points_are_checked_point_by_point(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check-config", str(cfg)])
     assert result.exit_code == 78
     assert "point 'humidity': coils and discrete inputs are bool, registers not" in result.output
+    point = '{name = "temperature", table = "input", %s, unit = "Cel"}'
+    for fields, message in (
+        ("address = 1.5", "point 'temperature': address must be an integer, got 1.5"),
+        ('address = "0x01"', "point 'temperature': address must be an integer, got '0x01'"),
+        ('address = 1, scale = "x10"', "point 'temperature': scale must be a number, got 'x10'"),
+    ):
+        cabin = MODBUS.replace('map = "xy-md02"', f"points = [{point % fields}]")
+        cfg.write_text(EXAMPLE.read_text() + cabin.replace('role = "climate"', ""))
+        result = CliRunner().invoke(main, ["check-config", str(cfg)])
+        assert result.exit_code == 78, result.output
+        assert message in result.output
