@@ -138,15 +138,17 @@ def account(
         for device, code, value, when in readings:
             yield device, code, None if (device, code) in derived else value, when
 
+    # telemetry packs and events may wait in the outbox too: only Observations are readings
+    clinical = [row for row in outbox if row.get("kind", "clinical") == "clinical"]
     known = _groups(valued(ledger_reading(e) for e in ledger if e.get("time_known", True)))
     unknown = _groups(valued(ledger_reading(e) for e in ledger if not e.get("time_known", True)))
     total = sum(len(t) for t in known.values()) + sum(len(t) for t in unknown.values())
     produced_times = {key: list(times) for key, times in known.items()}
     places = [
         _groups(valued(r for o in backend for r in observation_readings(o))),
-        _groups(valued(r for row in outbox if row["state"] != "rejected"
+        _groups(valued(r for row in clinical if row["state"] != "rejected"
                        for r in observation_readings(row["payload"]))),
-        _groups(valued(r for row in outbox if row["state"] == "rejected"
+        _groups(valued(r for row in clinical if row["state"] == "rejected"
                        for r in observation_readings(row["payload"]))),
     ]  # fmt: skip
     counts = [0, 0, 0]
