@@ -34,7 +34,7 @@ from edge.config import (
 from edge.config_modbus import ModbusDevice
 from edge.events import Events
 from edge.outbox import Budget, Outbox
-from edge.pipeline.derive import RefusedArchive, SensorCalibration, derived
+from edge.pipeline.derive import RefusedArchive, SensorCalibration, active_sensor, derived
 from edge.pipeline.ingest import DeviceIdentity, Ingest
 from edge.pipeline.telemetry import TelemetryBuffer
 from edge.publish.forwarder import Forwarder, ForwarderSettings
@@ -81,6 +81,8 @@ class Daemon:
         self.health: dict[str, DeviceHealth] = {}
         #: BLE host stacks by adapter name, shared by the devices on them
         self.adapters: dict[str, BleAdapter] = {}
+        #: the technicians' calibration records (read per reading, cached per device folder)
+        self.calibrations = CalibrationBook(config.calibration_dir)
         #: why the daemon stopped by itself (e.g. the battery), None for a signal
         self.stop_reason: str | None = None
         self._stop = asyncio.Event()
@@ -125,7 +127,7 @@ class Daemon:
             wake=forwarder.wake,
             events=events,
             visits=visits,
-            calibrations=CalibrationBook(config.calibration_dir),
+            calibrations=self.calibrations,
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
         tasks += self._vehicle(TelemetryBuffer(outbox, self.topics, wake=forwarder.wake),
@@ -233,6 +235,7 @@ class Daemon:
             device.serial_number,
             self.config.station_of(device_id),
             calibration_required=device.calibration_required,
+            calibration_withhold=device.calibration_withhold,
         )
 
     async def _device(
@@ -267,7 +270,14 @@ class Daemon:
         self, device_id: str, device: RawSignalDevice, events: Events, health: DeviceHealth
     ) -> Callable[[ByteTransport], AsyncIterator[Delivery]]:
         """A raw-signal front-end's deliveries, with the readings derived from its records."""
-        sensor = SensorCalibration(device.pressure_gain, device.pressure_offset)
+        nominal = SensorCalibration(device.pressure_gain, device.pressure_offset)
+        book = self.calibrations
+        serial = device.serial_number
+
+        def sensor(rec: RawRecording) -> SensorCalibration:
+            # the calibration valid on the day the record was taken (its device clock)
+            return active_sensor(nominal, book, serial, rec.device_time.date())
+
         archive = RefusedArchive(self.config.recordings_dir / device_id, device.keep_refused)
 
         def refused(rec: RawRecording, refusal: Refusal) -> None:
@@ -285,7 +295,10 @@ class Daemon:
 
         if isinstance(device, NibpDevice):
             nibp_stats = TransferStats()
-            live = _LivePressure(sensor, health)
+            zone = ZoneInfo(self.config.gateway.timezone)
+            live = _LivePressure(
+                lambda: active_sensor(nominal, book, serial, datetime.now(zone).date()), health
+            )
 
             def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
                 driver = NibpDriver(transport, device_id, stats=nibp_stats, on_samples=live.feed)
@@ -344,7 +357,7 @@ class _LivePressure:
     second of signal), so an operator sees the cuff inflate and deflate.
     """
 
-    def __init__(self, sensor: SensorCalibration, health: DeviceHealth) -> None:
+    def __init__(self, sensor: Callable[[], SensorCalibration], health: DeviceHealth) -> None:
         self.sensor = sensor
         self.health = health
         self._live: LiveCuff | None = None
@@ -353,6 +366,6 @@ class _LivePressure:
     def feed(self, counts: FloatArray, fs: float) -> None:
         if self._live is None or fs != self._fs:
             self._live, self._fs = LiveCuff(fs), fs
-        values = self._live.feed(self.sensor.apply(counts))
+        values = self._live.feed(self.sensor().apply(counts))
         if len(values):
             self.health.live_pressure = float(values[-1])

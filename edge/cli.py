@@ -17,6 +17,7 @@ import click
 
 from edge import logs
 from edge.cli_analyze import analyze
+from edge.cli_calibrate import calibrate
 from edge.cli_decode import decode_group
 from edge.cli_outbox import outbox
 from edge.cli_quarantine import quarantine
@@ -154,3 +155,4 @@ main.add_command(visit)
 main.add_command(quarantine)
 main.add_command(decode_group)
 main.add_command(analyze)
+main.add_command(calibrate)

@@ -103,6 +103,9 @@ class _SerialDevice(_Strict):
     #: a reading with no calibration record on file is published ``preliminary`` with a note;
     #: an expired or failed record always does that, required or not
     calibration_required: bool = False
+    #: a reading whose device's calibration is missing (when required), expired or failed is
+    #: withheld - quarantined with the reason, never published - instead of flagged
+    calibration_withhold: bool = False
     #: seconds between reconnect attempts grow from this ...
     reconnect_min: Annotated[float, Field(gt=0)] = 0.5
     #: ... up to this
@@ -176,6 +179,9 @@ class BleDevice(_Strict):
     racp_poll_s: Annotated[float, Field(gt=0)] = 30.0
     connect_timeout: Annotated[float, Field(gt=0)] = 20.0
     calibration_required: bool = False
+    #: a reading whose device's calibration is missing (when required), expired or failed is
+    #: withheld - quarantined with the reason, never published - instead of flagged
+    calibration_withhold: bool = False
     operating: OperatingConditions | None = None
     reconnect_min: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max: Annotated[float, Field(gt=0)] = 10.0

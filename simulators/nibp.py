@@ -20,14 +20,23 @@ import asyncio
 import logging
 import random
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
 from drivers.codec.sampleframes import MeasurementEnd, Message, Samples
-from drivers.devices.nibp import CuffState, MeasurementStart, Outcome, Start, Status, Stop
+from drivers.devices.nibp import (
+    CuffState,
+    MeasurementStart,
+    Outcome,
+    Service,
+    ServiceMode,
+    Start,
+    Status,
+    Stop,
+)
 from drivers.devices.nibp import decode as nibp_decode
 from drivers.devices.nibp.codec import MAX_FS, MIN_FS
 from simulators.ledger import Ledger
@@ -67,12 +76,31 @@ class NibpScenario(RawDeviceScenario):
     #: start a measurement when the host sends START (else only the module's button does)
     host_start: bool = True
     model: Annotated[str, Field(pattern=r"^[ -~]{1,12}$")] = "SB-NIBP"
+    #: the over-pressure guard opens the dump valve above this (an adult cuff's limit)
+    relief_mmhg: Annotated[float, Field(gt=0, le=400)] = 300.0
+    #: the transducer's non-linearity: it reads this much high at mid-scale (150 mmHg), none
+    #: at 0 and 300 mmHg (a bow a two-point or linear calibration cannot remove)
+    sensor_bow_mmhg: Annotated[float, Field(ge=-50, le=50)] = 0.0
+
+
+class Bench(Protocol):
+    """The pneumatic circuit the module's cuff port is teed to on a calibration bench."""
+
+    def pressure(self) -> float: ...
+
+    def dump(self) -> None: ...
+
+
+def transducer_counts(mmhg: npt.ArrayLike, scenario: NibpScenario) -> npt.NDArray[np.uint16]:
+    """What the module's transducer reports for true pressures ``mmhg`` (its errors included)."""
+    p = np.asarray(mmhg, dtype=np.float64)
+    seen = p + scenario.sensor_bow_mmhg * 4.0 * (p / 300.0) * (1.0 - p / 300.0)
+    return to_counts(seen, scenario.sensor_gain, scenario.sensor_offset)
 
 
 def nibp_counts(waveform: Waveform, scenario: NibpScenario) -> npt.NDArray[np.uint16]:
     """The counts the module sends for ``waveform``: at ``scenario.fs``, its transducer's."""
-    mmhg = resample(waveform.pressure_mmhg, waveform.fs, scenario.fs)
-    return to_counts(mmhg, scenario.sensor_gain, scenario.sensor_offset)
+    return transducer_counts(resample(waveform.pressure_mmhg, waveform.fs, scenario.fs), scenario)
 
 
 class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
@@ -89,10 +117,15 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
         timezone: str,
         rng: random.Random,
         waveform: WaveformSource,
+        bench: Bench | None = None,
     ) -> None:
         super().__init__(device_id, link, scenario, ledger, timezone, rng, waveform, nibp_decode)
         self._stop = False
         self._cuff = asyncio.Lock()
+        #: the calibration bench the cuff port is teed to (None: the cuff is open to the air)
+        self.bench = bench
+        self._service: asyncio.Task[None] | None = None
+        self.dumps = 0
 
     @property
     def busy(self) -> bool:
@@ -104,7 +137,9 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
         await self.measure()
 
     def _command(self, message: Message) -> None:
-        if isinstance(message, Stop):
+        if isinstance(message, Service):
+            self._service_mode(message.mode)
+        elif isinstance(message, Stop):
             self._stop = True  # a safety command: honoured whatever the module is doing
         elif isinstance(message, Start) and self._honours_start():
             task = asyncio.create_task(self.measure(message.target_mmhg))
@@ -112,7 +147,40 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
             task.add_done_callback(self._tasks.discard)
 
     def _honours_start(self) -> bool:
-        return self.scenario.host_start and self._producing and not self._cuff.locked()
+        return (
+            self.scenario.host_start
+            and self._producing
+            and not self._cuff.locked()
+            and self._service is None
+        )
+
+    # ----------------------------------------------------------------- service mode
+
+    def _service_mode(self, mode: ServiceMode) -> None:
+        if mode is ServiceMode.STATIC and self._service is None:
+            log.info("sim nibp service mode device=%s", self.device_id)
+            self._service = asyncio.create_task(self._report_static())
+            self._tasks.add(self._service)
+        elif mode is ServiceMode.MEASURE and self._service is not None:
+            self._service.cancel()
+            self._service = None
+
+    async def _report_static(self) -> None:
+        """STATUS every 100 ms with the transducer's reading; the guard dumps above its limit."""
+        dumped_until = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            p = self.bench.pressure() if self.bench is not None else 0.0
+            if p > self.scenario.relief_mmhg and self.bench is not None:
+                self.bench.dump()
+                self.dumps += 1
+                dumped_until = loop.time() + 2.0
+                log.info("sim nibp over-pressure dump device=%s at %.1f mmHg", self.device_id, p)
+            dumped = loop.time() < dumped_until
+            counts = int(transducer_counts([p], self.scenario)[0])
+            state = CuffState.ERROR if dumped else CuffState.SERVICE
+            await self.frontend.send(Status(state, counts, dumped))
+            await asyncio.sleep(0.1)
 
     def _outcome(self) -> Outcome:
         s = self.scenario
@@ -125,6 +193,8 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
 
     async def measure(self, target_mmhg: int | None = None) -> None:
         """Take one measurement, streaming it live; then hold it until ACK."""
+        if self._service is not None:
+            return  # on the calibration bench: no patient
         async with self._cuff:
             if self.frontend.full:
                 self.skipped += 1

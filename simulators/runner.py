@@ -19,16 +19,18 @@ import contextlib
 import logging
 import random
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from simulators.airpuff import AirpuffScenario, SimulatedAirpuff
+from simulators.bench import PneumaticBench
 from simulators.ct80 import SimulatedCt80
 from simulators.ledger import Ledger
 from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario, SimulatedNibp
-from simulators.scenario import BleScenario, SimulationConfig, TonometerScenario
+from simulators.scenario import BenchScenario, BleScenario, SimulationConfig, TonometerScenario
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ async def build(
     devices: list[Simulated] = []
     radios: dict[int, list[tuple[str, dict[str, Any], BleScenario, random.Random]]] = {}
     modbus: list[tuple[str, dict[str, Any], ModbusScenario, random.Random]] = []
+    bench = _bench(sim.bench, zone, rng, devices)
     for device_id, scenario in sim.devices.items():
         device_rng = random.Random(rng.random())
         if isinstance(scenario, TonometerScenario):
@@ -91,7 +94,10 @@ async def build(
             link = _link_path(device["transport"])
             devices.append(SimulatedCt80(device_id, link, scenario, ledger, zone, device_rng))
         elif isinstance(scenario, NibpScenario | AirpuffScenario):
-            devices.append(_raw(data, device_id, scenario, ledger, zone, device_rng))
+            teed = sim.bench is not None and device_id in sim.bench.devices
+            devices.append(
+                _raw(data, device_id, scenario, ledger, zone, device_rng, bench if teed else None)
+            )
         elif isinstance(scenario, ModbusScenario):
             modbus.append((device_id, _device(data, device_id, "modbus"), scenario, device_rng))
         else:
@@ -116,6 +122,28 @@ async def _start_modbus(
     return list(started)
 
 
+def _bench(
+    scenario: BenchScenario | None, zone: str, rng: random.Random, devices: list[Simulated]
+) -> PneumaticBench | None:
+    """The calibration bench's circuit and its reference controller (added to ``devices``)."""
+    if scenario is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    from simulators.manometer import SimulatedManometer
+
+    bench = scenario.bench(seed=rng.randrange(2**31))
+    today = datetime.now(ZoneInfo(zone)).date()
+    link = _link_path(scenario.reference)
+    devices.append(
+        SimulatedManometer.from_scenario(
+            link, bench, scenario, today=today, seed=rng.randrange(2**31)
+        )
+    )
+    log.info("simulated bench reference=%s devices=%s", link, scenario.devices)
+    return bench
+
+
 def _raw(
     data: dict[str, Any],
     device_id: str,
@@ -123,6 +151,7 @@ def _raw(
     ledger: Ledger,
     zone: str,
     rng: random.Random,
+    bench: PneumaticBench | None = None,
 ) -> Simulated:
     """A raw-signal front-end fed by the physiological generators (loaded only when used)."""
     from simulators.waveforms import ScreeningEyes, screening_bp
@@ -130,7 +159,7 @@ def _raw(
     device = _device(data, device_id, scenario.kind)
     link = _link_path(device["transport"])
     if isinstance(scenario, NibpScenario):
-        return SimulatedNibp(device_id, link, scenario, ledger, zone, rng, screening_bp)
+        return SimulatedNibp(device_id, link, scenario, ledger, zone, rng, screening_bp, bench)
     return SimulatedAirpuff(device_id, link, scenario, ledger, zone, rng, ScreeningEyes())
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from simulators.airpuff import AirpuffScenario
+from simulators.manometer import ManometerScenario
 from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario
 
@@ -98,8 +99,21 @@ DeviceScenario = Annotated[
 ]
 
 
+class BenchScenario(ManometerScenario):
+    """A calibration bench: a reference pressure controller teed to NIBP modules' cuff ports.
+
+    ``reference`` is where the simulated reference listens (the ``--reference`` of
+    ``santebus calibrate run``); ``devices`` the NIBP modules whose cuff port is on the bench
+    (their service mode reads its pressure).
+    """
+
+    reference: Annotated[str, Field(pattern=r"^serial:///")]
+    devices: tuple[str, ...] = ()
+
+
 class SimulationConfig(_Strict):
     seed: int = 1
     #: once production stops, seconds allowed to deliver what the devices still hold
     drain_timeout: Annotated[float, Field(gt=0)] = 60.0
     devices: dict[str, DeviceScenario] = {}
+    bench: BenchScenario | None = None

@@ -3,8 +3,9 @@
 A raw-signal front-end (the NIBP module, the air-puff tonometer front-end) delivers samples in
 its own ADC counts (drivers.readings.RawRecording). Here, per recording:
 
-1. the device's sensor calibration turns pressure counts into mmHg (:class:`SensorCalibration`,
-   the linear relation a technician established against a reference manometer);
+1. the device's sensor calibration turns pressure counts into mmHg (:class:`SensorCalibration`:
+   the model of its current calibration record, fitted by a technician against a reference
+   manometer, while that record is valid; the configured nominal relation otherwise);
 2. the signal core (edge/signal/) estimates the clinical values, or refuses the record;
 3. the result becomes ordinary :class:`DeviceReading` objects under the recording's record key,
    which the ingest validates, binds to the visit and commits like any device's readings.
@@ -30,11 +31,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from calibration.models import Model
+from calibration.records import CalibrationBook, CalibrationError
 from drivers.readings import Delivery, DeviceReading, RawRecording
 from edge.signal.filters import FloatArray
 from edge.signal.oscillometry import analyze_bp
@@ -51,14 +55,51 @@ IOP_METHOD = (
 
 @dataclass(frozen=True, slots=True)
 class SensorCalibration:
-    """A pressure transducer's linear calibration: ``mmHg = gain * counts + offset``."""
+    """A pressure transducer's calibration, counts -> mmHg.
+
+    ``model`` is the model of the device's current calibration record (calibration/models.py,
+    fitted by ``santebus calibrate run``); without one, the configured nominal relation
+    ``mmHg = gain * counts + offset`` applies. ``source`` names which (the record id, or
+    "config"), for the log.
+    """
 
     gain: float
     offset: float = 0.0
+    model: Model | None = None
+    source: str = "config"
 
     def apply(self, counts: FloatArray) -> FloatArray:
-        out: FloatArray = np.asarray(counts, dtype=np.float64) * self.gain + self.offset
+        x = np.asarray(counts, dtype=np.float64)
+        if self.model is not None:
+            return np.asarray(self.model.apply(x), dtype=np.float64)
+        out: FloatArray = x * self.gain + self.offset
         return out
+
+
+def active_sensor(
+    nominal: SensorCalibration, book: CalibrationBook | None, serial: str, on: date
+) -> SensorCalibration:
+    """The calibration for a recording taken ``on``.
+
+    The current record's model while it is valid (not expired, not failed), else the nominal
+    one; the reading is then flagged by the ingest's calibration check (edge/pipeline/ingest.py).
+    """
+    if book is None:
+        return nominal
+    try:
+        status = book.status(serial, on)
+    except CalibrationError as exc:
+        log.error("calibration record unreadable serial=%s error=%s", serial, exc)
+        return nominal
+    record = status.record
+    if status.validity != "valid" or record is None or record.model is None:
+        return nominal
+    try:
+        model = Model.from_dict(record.model)
+    except ValueError as exc:
+        log.error("calibration model unusable record=%s error=%s", record.id, exc)
+        return nominal
+    return dataclasses.replace(nominal, model=model, source=record.id)
 
 
 class RefusedArchive:
@@ -217,18 +258,23 @@ def derive(rec: RawRecording, sensor: SensorCalibration) -> Outcome:
 async def derived(
     deliveries: AsyncIterator[Delivery],
     device_id: str,
-    sensor: SensorCalibration,
+    sensor: SensorCalibration | Callable[[RawRecording], SensorCalibration],
     on_refusal: Callable[[RawRecording, Refusal], None] | None = None,
     archive: RefusedArchive | None = None,
 ) -> AsyncIterator[Delivery]:
-    """``deliveries`` with each recording replaced by the readings derived from it."""
+    """``deliveries`` with each recording replaced by the readings derived from it.
+
+    ``sensor`` is the calibration, or a function giving the one for each recording (the
+    device's calibration record valid on the day it was taken).
+    """
     async for delivery in deliveries:
         if not delivery.recordings:
             yield delivery
             continue
         readings = list(delivery.readings)
         for rec in delivery.recordings:
-            outcome = await asyncio.to_thread(derive, rec, sensor)
+            calibration = sensor if isinstance(sensor, SensorCalibration) else sensor(rec)
+            outcome = await asyncio.to_thread(derive, rec, calibration)
             readings += outcome.readings
             if outcome.refusal is not None:
                 log.warning(
@@ -244,11 +290,13 @@ async def derived(
                     on_refusal(rec, outcome.refusal)
             else:
                 log.info(
-                    "recording analysed device=%s record=%s kind=%s samples=%d took_ms=%.0f",
+                    "recording analysed device=%s record=%s kind=%s samples=%d took_ms=%.0f"
+                    " calibration=%s",
                     device_id,
                     rec.record_key,
                     rec.kind,
                     len(rec.channels["pressure"]),
                     outcome.seconds * 1000,
+                    calibration.source,
                 )
         yield dataclasses.replace(delivery, readings=tuple(readings), recordings=())

@@ -88,6 +88,8 @@ class DeviceIdentity:
     station: str | None = None
     #: a reading of this device with no calibration record on file is preliminary
     calibration_required: bool = False
+    #: such a reading is withheld (quarantined with the reason) rather than flagged
+    calibration_withhold: bool = False
 
 
 #: the note on a reading whose device gave no time for it (drivers.readings.Delivery.time_known)
@@ -143,7 +145,11 @@ class Ingest:
             binding, calibration = bindings[at], calibrations[day]
             subject = binding.visit.visit_id if binding and binding.visit else None
             record = calibration.record if calibration is not None else None
-            flags = [] if calibration is None else [self._calibration_flag(device, calibration)]
+            lapsed = None if calibration is None else self._calibration_flag(device, calibration)
+            flags = [lapsed]
+            quarantine = verdict.quarantine
+            if lapsed is not None and device.calibration_withhold and quarantine is None:
+                quarantine = f"withheld: {lapsed}"
             gated = [g for g in (gate(device.device_id, r, effective) for gate in self.gates) if g]
             flags += gated
             flags += list(r.remarks)
@@ -173,7 +179,7 @@ class Ingest:
                 quality=r.quality,
                 absent_text=r.absent_text,
             )
-            out.append(Prepared(m, binding, verdict.quarantine, calibration, tuple(gated)))
+            out.append(Prepared(m, binding, quarantine, calibration, tuple(gated)))
         return self._panels(device, delivery, out)
 
     @staticmethod

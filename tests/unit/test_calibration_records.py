@@ -3,7 +3,9 @@ pipeline does with them (calibration id and due date on the Observation, lapsed 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
 
-from calibration.records import CalibrationBook, CalibrationError, CalibrationRecord, days_left
+from calibration.certificate import CalibrationPoint, CheckResult
+from calibration.models import Model
+from calibration.records import (
+    CalibrationBook,
+    CalibrationError,
+    CalibrationRecord,
+    days_left,
+    seal,
+)
 from drivers.readings import Delivery, DeviceReading
 from edge.events import Events
 from edge.outbox import Outbox
@@ -44,12 +55,13 @@ def test_the_current_record_is_the_latest_performed_and_history_is_append_only(
     book = CalibrationBook(tmp_path)
     assert book.current("SN1") is None
     book.add(_record())
-    assert book.current("SN1") == _record()
+    # what comes back is what went in, sealed with its sha256 by the book
+    assert book.current("SN1") == seal(_record())
     later_fail = _record(id="VER-SN1-0002", performed_at=datetime(2026, 9, 1, tzinfo=PARIS),
                          result="fail")  # fmt: skip
     book.add(later_fail)
     # a later failed verification supersedes the earlier pass (the device is out of tolerance)
-    assert book.current("SN1") == later_fail
+    assert book.current("SN1") == seal(later_fail)
     assert [r.id for r in book.history("SN1")] == ["VER-SN1-0001", "VER-SN1-0002"]
     with pytest.raises(CalibrationError, match="exists; records are never rewritten"):
         book.add(_record(result="fail"))
@@ -80,6 +92,129 @@ def test_a_corrupt_or_misfiled_record_is_an_error_naming_the_file(tmp_path: Path
         book.history("SN1")
     with pytest.raises(CalibrationError, match="not a valid record folder"):
         book.history("../etc")
+
+
+LEAKING = CheckResult(name="leak", value=7.0, limit=6.0, unit="mmHg/min", passed=False)
+
+
+def _calibration(**changes: Any) -> CalibrationRecord:
+    """An NIBP transducer calibration with every issue #8 field."""
+    points = [
+        CalibrationPoint(reference=0.0, raw=320.0, as_found=1.1, as_left=0.03, error=0.03),
+        CalibrationPoint(reference=150.0, raw=15170.0, as_found=146.5, as_left=150.2, error=0.2),
+        CalibrationPoint(reference=250.0, raw=25060.0, as_found=243.6, as_left=249.9, error=-0.1),
+    ]
+    leak = CheckResult(name="leak", value=2.1, limit=6.0, unit="mmHg/min", passed=True,
+                       detail="150 mmHg held 60 s, drop rate over the last 30 s")  # fmt: skip
+    base: dict[str, Any] = {
+        "id": "CAL-NIBP1-0001",
+        "device_serial": "NIBP1",
+        "device_model": "NIBP-M2",
+        "kind": "calibration",
+        "valid_from": date(2026, 6, 1),
+        "points": points,
+        "model": Model("linear", (-3.2, 0.0101)).to_dict(),
+        "unit": "mmHg",
+        "raw_unit": "counts",
+        "tolerance": 3.0,
+        "max_error": 0.2,
+        "uncertainty_k2": 0.62,
+        "checks": [leak],
+        "reference_id": "DPI-620-1234",
+        "reference_due": date(2027, 1, 15),
+        "software_version": "0.1.0",
+        "procedure": "nibp-transducer",
+        "technician": "tech-07 (Zoé)",  # non-ASCII: stored as itself, hashed as UTF-8
+    }
+    return _record(**{**base, **changes})
+
+
+def test_a_stored_record_is_sealed_with_the_sha256_of_its_canonical_json(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path)
+    path = book.add(_calibration())
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    # the documented canonical form, computed here independently: the stored object without
+    # its sha256, sorted keys, no whitespace, UTF-8
+    content = {k: v for k, v in stored.items() if k != "sha256"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert stored["sha256"] == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert "Zoé" in path.read_text(encoding="utf-8")
+    loaded = book.current("NIBP1")
+    assert loaded == seal(_calibration())
+    assert loaded is not None
+    assert loaded.sha256 == stored["sha256"]
+    assert Model.from_dict(loaded.model or {}).apply(1000.0) == pytest.approx(6.9)
+    # a record carrying a wrong sha256 is not stored
+    forged = _calibration(id="CAL-NIBP1-0002", sha256="0" * 64)
+    with pytest.raises(CalibrationError, match="sha256 does not match"):
+        book.add(forged)
+
+
+def test_an_altered_record_is_refused_naming_the_file(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path)
+    path = book.add(_calibration())
+    text = path.read_text(encoding="utf-8")
+    assert '"error": 0.2' in text
+    path.write_text(text.replace('"error": 0.2', '"error": 0.1'), encoding="utf-8")
+    with pytest.raises(CalibrationError, match=r"NIBP1/CAL-NIBP1-0001\.json: sha256 mismatch"):
+        book.history("NIBP1")
+    with pytest.raises(CalibrationError, match="altered or corrupt"):
+        book.get("CAL-NIBP1-0001")
+    # re-indenting or reordering the keys is not an alteration
+    data = json.loads(text)
+    path.write_text(json.dumps(dict(reversed(data.items()))), encoding="utf-8")
+    assert book.get("CAL-NIBP1-0001") == seal(_calibration())
+
+
+def test_a_record_written_before_issue_8_still_loads(tmp_path: Path) -> None:
+    old = {
+        "id": "VER-SN1-0001",
+        "device_serial": "SN1",
+        "device_model": "CT-80",
+        "kind": "verification",
+        "performed_at": "2026-06-01T09:00:00+02:00",
+        "valid_until": "2026-11-30",
+        "result": "pass",
+        "technician": "tech-07",
+        "reference_id": "EYE-MODEL-42",
+    }
+    (tmp_path / "SN1").mkdir()
+    (tmp_path / "SN1" / "VER-SN1-0001.json").write_text(json.dumps(old, indent=2))
+    record = CalibrationBook(tmp_path).get("VER-SN1-0001")
+    assert record == _record()
+    assert (record.points, record.checks, record.model, record.sha256) == ((), (), None, None)
+
+
+def test_get_and_devices_look_across_device_folders(tmp_path: Path) -> None:
+    book = CalibrationBook(tmp_path)
+    assert book.devices() == []
+    with pytest.raises(CalibrationError, match="no calibration record CAL-NIBP1-0001"):
+        book.get("CAL-NIBP1-0001")
+    book.add(_calibration())
+    book.add(_record())
+    (tmp_path / "EMPTY").mkdir()  # a folder without records is not a device with records
+    assert book.devices() == ["NIBP1", "SN1"]
+    assert book.get("VER-SN1-0001") == seal(_record())
+    assert book.get("CAL-NIBP1-0001").procedure == "nibp-transducer"
+    with pytest.raises(CalibrationError, match="not a valid record id"):
+        book.get("../SN1/VER-SN1-0001")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"max_error": 3.5}, "result pass with an error of 3.5 > 3.0"),
+        ({"checks": [LEAKING]}, "result pass with failed check"),
+        ({"valid_from": date(2027, 1, 1)}, "valid_from 2027-01-01 is after valid_until"),
+        ({"model": {"kind": "linear", "coefficients": [1.0]}}, "exactly two coefficients"),
+        ({"uncertainty_k2": math.inf}, "finite number"),
+    ],
+)
+def test_an_inconsistent_record_is_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _calibration(**changes)
+    if message.startswith("result pass"):
+        assert _calibration(**changes, result="fail").result == "fail"  # honestly failed: fine
 
 
 async def _ack() -> None:

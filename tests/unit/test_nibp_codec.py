@@ -16,6 +16,8 @@ from drivers.devices.nibp import (
     MeasurementStart,
     NibpMessage,
     Outcome,
+    Service,
+    ServiceMode,
     Start,
     Status,
     Stop,
@@ -57,6 +59,11 @@ def test_start_vector_decodes_whole_and_encodes_byte_exact() -> None:
         (MeasurementEnd(7, 12, Outcome.CUFF_LEAK), bytes.fromhex("07000000 0c000000 04")),
         (Status(CuffState.DEFLATING, 15000), bytes.fromhex("02 01 983a")),
         (Status(CuffState.IDLE), bytes.fromhex("00 00 0000")),
+        # service mode: static pressure, and the over-pressure guard's dump flag (bit 1)
+        (Status(CuffState.SERVICE, 25000), bytes.fromhex("05 01 a861")),
+        (Status(CuffState.ERROR, 30500, dumped=True), bytes.fromhex("04 03 2477")),
+        (Service(ServiceMode.STATIC), bytes.fromhex("01")),
+        (Service(ServiceMode.MEASURE), bytes.fromhex("00")),
         (Start(180), bytes.fromhex("b400")),
         (Stop(), b""),
         (Replay(), b""),
@@ -70,8 +77,8 @@ def test_payload_vectors(message: NibpMessage, payload: bytes) -> None:
 
 
 def test_type_codes() -> None:
-    codes = [m.frame_type for m in (START, Status(CuffState.IDLE), Start(100), Stop())]
-    assert codes == [0x01, 0x10, 0x90, 0x91]
+    messages = (START, Status(CuffState.IDLE), Start(100), Stop(), Service(ServiceMode.STATIC))
+    assert [m.frame_type for m in messages] == [0x01, 0x10, 0x90, 0x91, 0x92]
 
 
 def test_outcome_labels() -> None:
@@ -103,6 +110,8 @@ def _start_with(offset: int, raw: bytes) -> Frame:
         (Frame(0x90, 0, bytes.fromhex("2d01")), "target 301 mmHg outside"),
         (Frame(0x90, 0, bytes.fromhex("1400")), "target 20 mmHg outside"),
         (Frame(0x91, 0, b"\x00"), "STOP has no payload"),
+        (Frame(0x92, 0, b"\x02"), "SERVICE mode must be one byte, 0 or 1"),
+        (Frame(0x92, 0, b""), "SERVICE mode must be one byte, 0 or 1"),
         (Frame(0x02, 0, bytes.fromhex("07000000 00000000 0100 02 00000000")),
          "one channel"),
         (Frame(0x42, 0, b""), "unknown frame type 0x42"),
@@ -152,7 +161,8 @@ messages: st.SearchStrategy[NibpMessage] = st.one_of(
     starts,
     blocks,
     st.builds(MeasurementEnd, ids, ids, st.integers(0, 4)),
-    st.builds(Status, st.sampled_from(CuffState), st.none() | st.integers(0, 65535)),
+    st.builds(Status, st.sampled_from(CuffState), st.none() | st.integers(0, 65535), st.booleans()),
+    st.builds(Service, st.sampled_from(ServiceMode)),
     st.builds(Start, st.integers(60, 300)),
     st.just(Stop()),
     st.just(Replay()),

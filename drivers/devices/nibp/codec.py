@@ -15,12 +15,22 @@ endian)::
                                             n x u16 cuff pressure ADC counts
     0x03  module->host   MEASUREMENT_END    id u32, total samples u32, outcome u8 (Outcome)
     0x10  module->host   STATUS             state u8 (CuffState), flags u8 (bit 0: pressure
-                                            present), live cuff pressure u16 counts
+                                            present, bit 1: over-pressure dump), live cuff
+                                            pressure u16 counts
     0x83  host->module   REPLAY             (empty) send every unacknowledged measurement
     0x84  host->module   RESEND             id u32: send this measurement again from its start
     0x85  host->module   ACK                id u32: stored durably, forget it
     0x90  host->module   START              target inflation pressure u16 mmHg (60..300)
     0x91  host->module   STOP               (empty) abort: dump the cuff at once (safety)
+    0x92  host->module   SERVICE            mode u8 (ServiceMode): 1 = static pressure: pump
+                                            off, valves closed, STATUS (state SERVICE) every
+                                            100 ms, the over-pressure guard still armed;
+                                            0 = back to measuring
+
+Service mode is how a technician checks the transducer (issue #8, drivers/devices/nibp/
+service.py): the cuff port is teed to a reference manometer that sets static pressures, and the
+module reports what its transducer reads. The guard opens the dump valve above the module's
+limit whatever the mode, and says so in STATUS (flag bit 1, state ERROR).
 
 The module keeps up to 8 completed measurements until each is acknowledged and repeats them
 after a timeout or on REPLAY, as the CT-80 repeats its record until ACK.
@@ -70,6 +80,12 @@ class NibpFrameType(IntEnum):
     STATUS = 0x10
     START = 0x90
     STOP = 0x91
+    SERVICE = 0x92
+
+
+class ServiceMode(IntEnum):
+    MEASURE = 0
+    STATIC = 1
 
 
 class Outcome(IntEnum):
@@ -93,6 +109,7 @@ class CuffState(IntEnum):
     DEFLATING = 2
     DONE = 3
     ERROR = 4
+    SERVICE = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +150,20 @@ class MeasurementStart:
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """What the cuff is doing; ``pressure`` (counts) is absent when the module has none."""
+    """What the cuff is doing; ``pressure`` (counts) is absent when the module has none.
+
+    ``dumped``: the over-pressure guard opened the dump valve (flag bit 1).
+    """
 
     state: CuffState
     pressure: int | None = None
+    dumped: bool = False
     frame_type: ClassVar[int] = NibpFrameType.STATUS
 
     def payload(self) -> bytes:
         present = self.pressure is not None
-        return _STATUS.pack(self.state, int(present), self.pressure if present else 0)
+        flags = int(present) | (2 if self.dumped else 0)
+        return _STATUS.pack(self.state, flags, self.pressure if present else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +184,17 @@ class Start:
 
 
 @dataclass(frozen=True, slots=True)
+class Service:
+    """Host: enter or leave the static-pressure service mode."""
+
+    mode: ServiceMode
+    frame_type: ClassVar[int] = NibpFrameType.SERVICE
+
+    def payload(self) -> bytes:
+        return bytes([self.mode])
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Host: abort now and dump the cuff (a safety command: always honoured)."""
 
@@ -172,7 +205,16 @@ class Stop:
 
 
 NibpMessage = (
-    MeasurementStart | Samples | MeasurementEnd | Status | Replay | Resend | Ack | Start | Stop
+    MeasurementStart
+    | Samples
+    | MeasurementEnd
+    | Status
+    | Replay
+    | Resend
+    | Ack
+    | Start
+    | Stop
+    | Service
 )
 
 
@@ -206,7 +248,7 @@ def _parse_status(frame: Frame) -> Status:
         cuff = CuffState(state)
     except ValueError:
         raise bad_payload(frame, f"unknown cuff state {state}") from None
-    return Status(cuff, pressure if flags & 1 else None)
+    return Status(cuff, pressure if flags & 1 else None, bool(flags & 2))
 
 
 def _parse_start_command(frame: Frame) -> Start:
@@ -229,6 +271,10 @@ def parse(frame: Frame) -> NibpMessage:
         return _parse_status(frame)
     if frame.type == NibpFrameType.START:
         return _parse_start_command(frame)
+    if frame.type == NibpFrameType.SERVICE:
+        if len(frame.payload) != 1 or frame.payload[0] not in tuple(ServiceMode):
+            raise bad_payload(frame, "SERVICE mode must be one byte, 0 or 1")
+        return Service(ServiceMode(frame.payload[0]))
     if frame.type == NibpFrameType.STOP:
         if frame.payload:
             raise bad_payload(frame, "STOP has no payload")
