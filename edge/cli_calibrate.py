@@ -112,10 +112,12 @@ def list_devices(config_path: Path, overrides: tuple[str, ...], as_json: bool) -
 @click.option("--technician", default="technician", show_default=True)
 @click.option("--yes", is_flag=True, help="No prompts (scripted bench, CI).")
 @click.option("--leak-seconds", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option("--sample-seconds", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
+              help="Averaging window at each static point.")  # fmt: skip
 @click.option("--valid-days", type=click.IntRange(1, 3660), default=365, show_default=True)
 @common_options
 def run(procedure: str, device_id: str, reference_url: str, technician: str, yes: bool,
-        leak_seconds: float, valid_days: int, config_path: Path,
+        leak_seconds: float, sample_seconds: float, valid_days: int, config_path: Path,
         overrides: tuple[str, ...]) -> None:  # fmt: skip
     """Run PROCEDURE on a device, store its record, render its report."""
     config = load_or_exit(config_path, overrides)
@@ -128,8 +130,8 @@ def run(procedure: str, device_id: str, reference_url: str, technician: str, yes
 
     from calibration.procedures.nibp import NibpPlan
 
-    options = RunOptions(technician, reference_url, valid_days,
-                         replace(NibpPlan(), leak_s=leak_seconds))  # fmt: skip
+    plan = replace(NibpPlan(), leak_s=leak_seconds, sample_s=sample_seconds)
+    options = RunOptions(technician, reference_url, valid_days, plan)
     op = ScriptedOperator(echo=console.print) if yes else TerminalOperator()
     try:
         record = asyncio.run(run_nibp(config, device_id, options, op))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import zlib
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
@@ -81,6 +82,10 @@ class NibpScenario(RawDeviceScenario):
     #: the transducer's non-linearity: it reads this much high at mid-scale (150 mmHg), none
     #: at 0 and 300 mmHg (a bow a two-point or linear calibration cannot remove)
     sensor_bow_mmhg: Annotated[float, Field(ge=-50, le=50)] = 0.0
+    #: 0: every patient new; N: a panel of N recorded patients replayed in turn, waveform and
+    #: noise identical each time (as an NIBP tester replays its stored waveforms), so that
+    #: measurements before and after a calibration can be compared patient by patient
+    repeat_patients: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 class Bench(Protocol):
@@ -206,7 +211,12 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
         s, fe = self.scenario, self.frontend
         mid = self._new_id()
         self._stop = False
-        wave = self.waveform(self.np_rng)
+        patient = None
+        rng = self.np_rng
+        if s.repeat_patients:
+            patient = self.measurements % s.repeat_patients
+            rng = np.random.default_rng([zlib.crc32(self.device_id.encode()), patient])
+        wave = self.waveform(rng)
         counts = nibp_counts(wave, s)
         outcome = self._outcome()
         if outcome is not Outcome.COMPLETED:  # the module gives up part way
@@ -234,9 +244,11 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
         fe.complete(mid, stored, send=False)
         done = CuffState.DONE if outcome is Outcome.COMPLETED else CuffState.ERROR
         await fe.send(Status(done, None))
-        self._write_ledger(start, wave, outcome)
+        self._write_ledger(start, wave, outcome, patient)
 
-    def _write_ledger(self, start: MeasurementStart, wave: Waveform, outcome: Outcome) -> None:
+    def _write_ledger(
+        self, start: MeasurementStart, wave: Waveform, outcome: Outcome, patient: int | None
+    ) -> None:
         self.measurements += 1
         completed = outcome is Outcome.COMPLETED
         for key, (code, unit) in LOINC.items():
@@ -247,4 +259,5 @@ class SimulatedNibp(RawDeviceSimulator[NibpScenario]):
                 value=wave.truth.get(key) if completed else None,
                 unit=unit,
                 status="completed" if completed else outcome.label,
+                **({} if patient is None else {"patient": patient}),
             )

@@ -1,0 +1,189 @@
+"""Issue #8 end to end: a transducer with a known gain and offset error is calibrated, and the
+daemon's blood pressures shift accordingly.
+
+Processes on simulated hardware: the NIBP module (its transducer reads mmHg = 0.0115 counts - 8
+while the config assumes 0.0100 counts), a calibration bench with a reference pressure
+controller teed to its cuff port, the daemon, the reference backend. The module replays a
+panel of four recorded patients (waveform and noise identical each time, as an NIBP tester
+does), so the same patients are measured before and after the calibration:
+
+1. before: every blood pressure is published ``preliminary`` ("no calibration on record"),
+   computed with the nominal relation;
+2. ``santebus calibrate run nibp-transducer --yes`` against the bench: PASS, record sealed,
+   report rendered, ``list`` and ``verify`` agree;
+3. after: the daemon (restarted: the device is released to the technician meanwhile) applies
+   the record: readings carry the record's id and no calibration note, and for every patient
+   each value moved by what the record's model says the nominal relation got wrong there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.harness import Mosquitto, Stack, santebus
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """\
+[gateway]
+bus_id = "bus-cal-e2e"
+state_dir = "/nonexistent"  # set by the harness
+timezone = "Europe/Paris"
+
+[mqtt]
+host = "127.0.0.1"
+tls = false
+resend_after = 3.0
+
+[devices.nibp-1]
+kind = "nibp"
+transport = "serial://{dev}/nibp-1?baudrate=115200"
+serial_number = "SIM-NIBP-0001"
+pressure_gain = 0.0100
+pressure_offset = 0.0
+calibration_required = true
+reconnect_max = 1.0
+
+[simulation]
+seed = 5
+drain_timeout = 30.0
+
+[simulation.devices.nibp-1]
+kind = "nibp"
+patients_per_hour = 1800
+speed = 20
+fs = 250
+sensor_gain = 0.0115
+sensor_offset = -8.0
+repeat_patients = 4
+
+[simulation.bench]
+reference = "serial://{dev}/refman?baudrate=9600"
+devices = ["nibp-1"]
+slew_mmhg_per_s = 100.0
+"""
+
+PANEL, PARTS = "85354-9", {"8480-6": "sbp", "8462-4": "dbp", "8478-0": "map"}
+
+
+def _panels(exported: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in exported if o["code"]["coding"][0]["code"] == PANEL and "component" in o]
+
+
+def _calibration_id(obs: dict[str, Any]) -> str | None:
+    for contained in obs.get("contained", []):
+        for ext in contained.get("extension", []):
+            for sub in ext.get("extension", []):
+                if sub["url"] == "id":
+                    return str(sub["valueString"])
+    return None
+
+
+def _values(obs: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for c in obs["component"]:
+        code = c["code"]["coding"][0]["code"]
+        if code in PARTS and "valueQuantity" in c:
+            out[PARTS[code]] = float(c["valueQuantity"]["value"])
+    return out
+
+
+def _wait_panels(stack: Stack, at_least: int, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(santebus("backend", "export", "--db", str(stack.db)),
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        panels = _panels([json.loads(line) for line in out.splitlines() if line.strip()])
+        if len(panels) >= at_least or time.monotonic() > deadline:
+            return panels
+        time.sleep(1.0)
+
+
+def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    config = tmp_path / "bus.toml"
+    config.write_text(CONFIG.format(dev=tmp_path / "dev"))
+    stack = Stack(config, tmp_path, broker, [])
+    try:
+        stack.start_backend()
+        sim = stack.start_simulator(duration=400)
+        time.sleep(1.0)
+        # 1. before: two rounds of the four patients, nominal calibration
+        daemon = stack.start_daemon()
+        before = _wait_panels(stack, 8, 120)
+        assert len(before) >= 8, "the module measured too few patients before the calibration"
+        assert daemon.stop() == 0
+        # 2. the technician's bench (the daemon has released the module's port)
+        run = subprocess.run(
+            [*santebus("calibrate", "run", "nibp-transducer", "--device", "nibp-1",
+                       "--reference", f"serial://{tmp_path / 'dev' / 'refman'}?baudrate=9600",
+                       "--yes", "--leak-seconds", "3", "--sample-seconds", "1",
+                       "--technician", "tech-e2e", "--config", str(config)), *stack.sets],
+            check=False, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "PASS CAL-SIM-NIBP-0001-" in run.stdout
+        (listed,) = [json.loads(line) for line in stack.run_cli("calibrate", "list", "--json")
+                     .splitlines()]  # fmt: skip
+        record_id = listed["record"]
+        assert (listed["validity"], listed["result"], listed["days_left"]) == ("valid", "pass", 365)
+        assert "intact, consistent, valid until" in stack.run_cli("calibrate", "verify", record_id)
+        folder = tmp_path / "state" / "calibration" / "SIM-NIBP-0001"
+        assert (folder / f"{record_id}.png").stat().st_size > 20_000
+        record = json.loads((folder / f"{record_id}.json").read_text())
+        # 3. after: the same patients again, with the record applied
+        stack.start_daemon()
+        after_all = _wait_panels(stack, len(before) + 8, 120)
+        assert sim.stop() == 0  # every measurement delivered before the simulator left
+        assert stack.wait_drained(60)
+    finally:
+        stack.stop()
+
+    after = [o for o in after_all if _calibration_id(o) == record_id]
+    assert len(after) >= 4
+    for o in before:
+        assert o["status"] == "preliminary"
+        assert "no calibration on record" in " ".join(n["text"] for n in o.get("note", []))
+    for o in after:  # (the signal analysis may still flag a reading for its own reasons)
+        assert "calibration" not in " ".join(n["text"] for n in o.get("note", []))
+
+    # the patients, by their truth in the simulator's ledger (same panel before and after)
+    patient_at = {e["time"]: e["patient"] for e in stack.ledger_entries() if "patient" in e}
+    (c0, c1) = record["model"]["coefficients"]  # mmHg = c0 + c1 counts (the fitted model)
+    by_patient: dict[int, dict[str, list[dict[str, float]]]] = {}
+    for phase, panels in (("before", before), ("after", after)):
+        for o in panels:
+            key = o["effectiveDateTime"]
+            if key in patient_at:
+                by_patient.setdefault(patient_at[key], {}).setdefault(phase, []).append(_values(o))
+    rows: list[tuple[str, float, float, float]] = []  # (value, before, after, expected shift)
+    for phases in by_patient.values():
+        if "before" not in phases or "after" not in phases:
+            continue
+        for b, a in zip(phases["before"], phases["after"], strict=False):
+            for name, value in a.items():
+                # what the nominal relation (0.0100 x counts) made of the pressure that the
+                # calibrated model reads as ``value``
+                rows.append((name, b[name], value, value - 0.0100 * (value - c0) / c1))
+    detail = "\n".join(f"{n}: before {old:.0f} after {new:.0f} shift {new - old:+.0f} model"
+                       f" {e:+.1f}" for n, old, new, e in rows)  # fmt: skip
+    assert len(rows) >= 9, detail
+    # every value moved the way the model says (the nominal relation read low above ~55 mmHg)
+    for _name, old, new, expected in rows:
+        if abs(expected) >= 2:
+            assert (new - old) * expected > 0, detail
+    # MAP (the envelope's peak) moves by the model's shift: published in whole mmHg (0.5 each
+    # way) -> within 3 mmHg, 1.5 on average. SBP and DBP move the same way but by up to
+    # ~15 mmHg more or less: the envelope fit is not invariant to a rescaled pressure axis
+    # (its priors are in mmHg; issue #6's robustness benchmark shows the same sensitivity).
+    maps = [(new - old) - e for n, old, new, e in rows if n == "map"]
+    assert max(abs(d) for d in maps) <= 3.0, detail
+    assert sum(abs(d) for d in maps) / len(maps) <= 1.5, detail
+    assert max(abs((new - old) - e) for _, old, new, e in rows) <= 15.0, detail
