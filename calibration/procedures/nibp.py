@@ -11,7 +11,7 @@ serial line) and a rigid volume or a wrapped cuff. Steps:
    record judges the error after adjustment against it (and shows the error as found).
 2. **Leak**: at the highest point the reference stops controlling (the circuit is sealed);
    the pressure drop over ``leak_s`` is the leak rate, limit 6 mmHg/min (the air-leakage limit
-   of the same standards, for the cuff and its tubing).
+   of OIML R 16-2 for automated sphygmomanometers, cuff and tubing included).
 3. **Over-pressure**: the reference drives past the module's guard; the module must report
    its dump valve open (STATUS flag) before the reference ever reads above
    ``overpressure_max``. Then the circuit is vented.
