@@ -36,7 +36,10 @@ FloatArray = npt.NDArray[np.float64]
 Kind = Literal["linear", "polynomial", "piecewise"]
 KINDS: tuple[Kind, ...] = ("linear", "polynomial", "piecewise")
 
-#: coverage factor of every expanded uncertainty here (GUM 6.2.1, 6.3.3: about 95 %)
+#: coverage factor of every expanded uncertainty here (GUM 6.2.1). k = 2 gives about 95 % only
+#: when the combined uncertainty has many effective degrees of freedom (GUM 6.3.3, G.4); with
+#: a fit term from six points (4 degrees of freedom) it covers nearer 88 %: the certificate
+#: states k, not a level of confidence.
 K = 2.0
 #: evaluation points of a polynomial's monotonicity check (its stationary points are added)
 _DENSE = 2049
@@ -362,7 +365,7 @@ def evaluate(
         u_reference=u_reference,
         u_resolution=u_resolution,
         u_combined=u_combined,
-        expanded=K * u_combined,  # GUM 6.2.1, k = 2 (about 95 %, GUM 6.3.3)
+        expanded=K * u_combined,  # GUM 6.2.1, k = 2 (see K)
         tolerance=tolerance,
         # simple acceptance (ILAC-G8:09/2019 4.2.1): the error alone against the tolerance
         passed=max_abs <= tolerance,

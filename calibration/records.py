@@ -117,7 +117,7 @@ class CalibrationRecord(BaseModel):
 
 
 #: ``unreadable``: the current record's file is corrupt (the daemon says so; it never guesses)
-Validity = Literal["valid", "expired", "failed", "missing", "unreadable"]
+Validity = Literal["valid", "expired", "not-yet-valid", "failed", "missing", "unreadable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,9 @@ class CalibrationStatus:
             return f"calibration {r.id} of {r.performed_at.date()} failed"
         if self.validity == "expired":
             return f"calibration {r.id} expired on {r.valid_until}"
+        if self.validity == "not-yet-valid":
+            # a reading dated before the calibration (a device clock behind, or reset)
+            return f"calibration {r.id} not valid before {r.valid_from}"
         return None
 
 
@@ -150,11 +153,13 @@ def status(record: CalibrationRecord | None, on: date) -> CalibrationStatus:
         return CalibrationStatus("failed", record)
     if on > record.valid_until:
         return CalibrationStatus("expired", record)
+    if record.valid_from is not None and on < record.valid_from:
+        return CalibrationStatus("not-yet-valid", record)
     return CalibrationStatus("valid", record)
 
 
 class CalibrationBook:
-    """The records under ``root``, read on demand and cached per device directory mtime."""
+    """The records under ``root``, read on demand and cached per device (its files' stat)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -204,18 +209,24 @@ class CalibrationBook:
         return sorted(records, key=lambda r: r.performed_at)
 
     def current(self, serial: str) -> CalibrationRecord | None:
-        """The most recent record of a device (None when it has none)."""
+        """The most recent record of a device (None when it has none).
+
+        Cached on the name, mtime and size of every record file, not the folder's mtime
+        alone: a record edited in place (tampering) changes no folder entry, and must be
+        re-read (and refused by its sha256) at once.
+        """
         folder = self.root / serial
         try:
-            mtime = folder.stat().st_mtime_ns
+            key = hash(tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                    for p in folder.glob("*.json"))))  # fmt: skip
         except FileNotFoundError:
             return None
         cached = self._cache.get(serial)
-        if cached is not None and cached[0] == mtime:
+        if cached is not None and cached[0] == key:
             return cached[1]
         records = self.history(serial)
         latest = records[-1] if records else None
-        self._cache[serial] = (mtime, latest)
+        self._cache[serial] = (key, latest)
         return latest
 
     def status(self, serial: str, on: date) -> CalibrationStatus:

@@ -39,6 +39,8 @@ PROCEDURES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
+    """What the technician chose on the command line."""
+
     technician: str
     reference_url: str
     valid_days: int = 365
@@ -46,6 +48,7 @@ class RunOptions:
 
 
 def software_version() -> str:
+    """The gateway software that performs a procedure (it goes into the record)."""
     try:
         return f"santebus-edge {importlib.metadata.version('santebus-edge')}"
     except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed
@@ -53,6 +56,7 @@ def software_version() -> str:
 
 
 def today(config: EdgeConfig) -> date:
+    """The bus's local date (validity dates are local days)."""
     return datetime.now(ZoneInfo(config.gateway.timezone)).date()
 
 
@@ -146,7 +150,7 @@ def _nibp_record(
         kind="calibration",
         performed_at=now,
         valid_from=day,
-        valid_until=day + timedelta(days=options.valid_days),
+        valid_until=day + timedelta(days=options.valid_days - 1),  # valid_days days, inclusive
         result="pass" if passed else "fail",
         technician=options.technician,
         reference_id=reference_id,

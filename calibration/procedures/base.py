@@ -3,8 +3,8 @@
 Stability before a static point is read (the reference has reached its setpoint and the
 reading no longer drifts) follows the usual calibrator practice: wait for the controller's
 in-limits flag, then require the reference reading to change by less than ``stable_rate``
-mmHg/s over a window before averaging (ISO 81060-1 and IEC 80601-2-30 test the static pressure
-at held pressures; the drift bound here is our choice, stated in the record's points).
+mmHg/s over a window before averaging (IEC 80601-2-30 and OIML R 16-2 test the cuff-pressure
+indication at held static pressures; the drift bound here is our choice, a NibpPlan field).
 """
 
 from __future__ import annotations

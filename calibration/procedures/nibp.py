@@ -22,6 +22,7 @@ The module leaves service mode whatever happens; the reference is vented.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -71,10 +72,12 @@ class NibpPlan:
     points: tuple[float, ...] = (0.0, 50.0, 100.0, 150.0, 200.0, 250.0)
     #: max |error| after adjustment, mmHg (ISO 81060-1 / IEC 80601-2-30 static accuracy)
     tolerance: float = 3.0
-    stable_rate: float = 0.3  # mmHg/s, drift allowed before a point is read
+    stable_rate: float = 0.3  # mmHg/s, drift allowed before a point is read ...
+    stable_window_s: float = 1.0  # ... over this window
     settle_timeout: float = 60.0  # s to reach and hold a point
     sample_s: float = 2.0
     leak_s: float = 60.0
+    seal_settle_s: float = 3.0  # s between sealing and the start of the leak measurement
     leak_limit: float = 6.0  # mmHg/min
     overpressure_target: float = 330.0
     overpressure_max: float = 330.0  # the dump must come before the reference reads this
@@ -95,8 +98,8 @@ async def _settle(ref: Reference, target: float, plan: NibpPlan) -> None:
     deadline = time.monotonic() + plan.settle_timeout
     while time.monotonic() < deadline:
         if await ref.in_limits():
-            window = await _reference_series(ref, 1.0)
-            if abs(window[-1] - window[0]) <= plan.stable_rate:
+            window = await _reference_series(ref, plan.stable_window_s)
+            if max(window) - min(window) <= plan.stable_rate * plan.stable_window_s:
                 return
         await asyncio.sleep(0.2)
     raise ProcedureAbortedError(
@@ -124,7 +127,7 @@ async def _point(ref: Reference, device: Transducer, target: float, plan: NibpPl
 
 async def _leak(ref: Reference, plan: NibpPlan, op: Operator) -> Check:
     await ref.control(False)  # sealed: only the circuit's leak changes the pressure now
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(plan.seal_settle_s)  # the air's temperature settles after control
     p0, t0 = await ref.read(), time.monotonic()
     with op.progress(f"leak test ({plan.leak_s:g} s)", plan.leak_s) as advance:
         while (elapsed := time.monotonic() - t0) < plan.leak_s:
@@ -152,14 +155,25 @@ async def _overpressure(ref: Reference, device: Transducer, plan: NibpPlan) -> C
         reading, p = await asyncio.gather(device.sample(0.2), ref.read())
         peak = max(peak, p)
         dumped = reading.dumped
-    await ref.control(False)
-    await ref.vent()
+    await _vent(ref)
     passed = dumped and peak <= plan.overpressure_max
     if dumped:
         detail = f"dump valve opened; highest reference reading {peak:.1f} mmHg"
     else:
         detail = f"no dump within {plan.overpressure_timeout:g} s (peak {peak:.1f} mmHg)"
     return Check("over-pressure", round(peak, 1), plan.overpressure_max, "mmHg", passed, detail)
+
+
+async def _vent(ref: Reference) -> None:
+    """Vent first (it also ends the control), then switch the output off, each on its own.
+
+    Whatever failed before, the circuit must not stay sealed at up to 330 mmHg: a failed
+    ``control(False)`` never prevents the vent.
+    """
+    try:
+        await ref.vent()
+    finally:
+        await ref.control(False)
 
 
 async def run(ref: Reference, device: Transducer, plan: NibpPlan, op: Operator) -> Collected:
@@ -186,7 +200,10 @@ async def run(ref: Reference, device: Transducer, plan: NibpPlan, op: Operator) 
         op.say(f"leak: {out.checks[-1].detail}: {out.checks[-1].value} mmHg/min")
         out.checks.append(await _overpressure(ref, device, plan))
         op.say(f"over-pressure: {out.checks[-1].detail}")
-    finally:
-        await ref.control(False)
-        await ref.vent()
+    except BaseException:
+        # vent whatever happened, but keep the original reason (not a vent failure's)
+        with contextlib.suppress(Exception):
+            await _vent(ref)
+        raise
+    await _vent(ref)
     return out

@@ -76,6 +76,10 @@ class SensorCalibration:
         return out
 
 
+#: the last unreadable-record error logged per device serial
+_REPORTED: dict[str, str] = {}
+
+
 def active_sensor(
     nominal: SensorCalibration, book: CalibrationBook | None, serial: str, on: date
 ) -> SensorCalibration:
@@ -89,8 +93,12 @@ def active_sensor(
     try:
         status = book.status(serial, on)
     except CalibrationError as exc:
-        log.error("calibration record unreadable serial=%s error=%s", serial, exc)
+        # once per fault, not per live-pressure chunk (ten a second while a cuff deflates)
+        if _REPORTED.get(serial) != str(exc):
+            _REPORTED[serial] = str(exc)
+            log.error("calibration record unreadable serial=%s error=%s", serial, exc)
         return nominal
+    _REPORTED.pop(serial, None)
     record = status.record
     if status.validity != "valid" or record is None or record.model is None:
         return nominal

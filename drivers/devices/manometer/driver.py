@@ -103,6 +103,7 @@ class Manometer:
             raise DeviceConfigError(f"{self.transport.url}: unit stays {unit} after MMHG was set")
 
     async def close(self) -> None:
+        """Close the transport (the instrument keeps its state)."""
         self._unit = None
         await self.transport.close()
 
@@ -121,6 +122,7 @@ class Manometer:
     # ----------------------------------------------------------------- instrument
 
     async def identify(self) -> Identity:
+        """Maker, model, serial and firmware (``*IDN?``)."""
         return await self._query(Query.IDN, lambda line: parse_reply(line, Query.IDN))
 
     async def read(self) -> float:
@@ -213,7 +215,8 @@ class Manometer:
         self._dirty = True  # until the reply is in: a failure leaves the line unknown
         await self.transport.write(message)
         value = parse(await self._readline(query))
-        self._dirty = False
+        # bytes after the reply (a stray or late line) would answer the next query: resync
+        self._dirty = bool(self._buffer)
         return value
 
     async def _readline(self, query: Query) -> bytes:

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from drivers.codec import sampleframes as sf
 from drivers.devices.nibp.codec import CuffState, Service, ServiceMode, Status, parse
-from drivers.errors import DeviceTimeoutError, FrameError, TransientDeviceError
+from drivers.errors import DeviceTimeoutError, DriverError, FrameError, TransientDeviceError
 from drivers.transport.base import ByteTransport
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class NibpService:
         self.transport = transport
         self.status_timeout = status_timeout
         self.garbled = 0
+        #: a STATUS with the dump flag arrived since the last :meth:`sample` began
+        self.dumped_seen = False
         self._buf = bytearray()
         self._seq = 0
 
@@ -64,7 +66,7 @@ class NibpService:
     ) -> None:
         try:
             await self._send(Service(ServiceMode.MEASURE))
-        except TransientDeviceError as failure:
+        except DriverError as failure:
             log.warning("nibp service mode not left url=%s error=%s", self.transport.url, failure)
 
     async def _send(self, message: Service) -> None:
@@ -87,36 +89,50 @@ class NibpService:
                     break
                 del self._buf[:used]
                 message = packet.message
-                if isinstance(message, Status) and message.pressure is not None:
-                    return message
+                if isinstance(message, Status):
+                    # a dump is reported once by some modules: never lose it with its frame
+                    self.dumped_seen |= message.dumped
+                    if message.pressure is not None:
+                        return message
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DeviceTimeoutError(f"{self.transport.url}: no STATUS from the module")
             self._buf += await self.transport.read(4096, timeout=left)
 
     async def drain(self) -> int:
-        """Drop what the module sent before now; returns the bytes dropped.
+        """Skip the pressures the module sent before now; returns the frames skipped.
 
         Its STATUS frames queue up while the bench settles: averaged, they would mix the ramp
-        into the point.
+        into the point. They are parsed all the same, so a dump flag among them is kept.
         """
-        dropped = len(self._buf)
-        self._buf.clear()
+        skipped = 0
         while True:
             try:
-                dropped += len(await self.transport.read(4096, timeout=0.02))
+                self._buf += await self.transport.read(4096, timeout=0.02)
             except DeviceTimeoutError:
-                return dropped
+                break
+        saved, self.status_timeout = self.status_timeout, 0.0
+        try:
+            while True:
+                await self.status()
+                skipped += 1
+        except DeviceTimeoutError:
+            return skipped
+        finally:
+            self.status_timeout = saved
 
     async def sample(self, seconds: float) -> StaticReading:
-        """Every pressure the module reports during the next ``seconds``."""
+        """Every pressure the module reports during the next ``seconds``.
+
+        ``dumped`` says whether the module reported its dump valve open since the previous
+        sample (during the drain included).
+        """
+        self.dumped_seen = False
         await self.drain()
         counts: list[int] = []
-        dumped = False
         start = time.monotonic()
         while time.monotonic() - start < seconds or not counts:
             status = await self.status()
             assert status.pressure is not None  # status() returns only those
             counts.append(status.pressure)
-            dumped |= status.dumped
-        return StaticReading(tuple(counts), dumped, time.monotonic() - start)
+        return StaticReading(tuple(counts), self.dumped_seen, time.monotonic() - start)
