@@ -38,6 +38,15 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def wait_for_paths(*paths: Path, timeout: float = 30.0) -> None:
+    """Wait until every path exists (a simulator's pty links), TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in paths):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not made within {timeout} s: {[str(p) for p in paths]}")
+        time.sleep(0.1)
+
+
 def mosquitto_binary() -> str:
     for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if candidate and Path(candidate).exists():

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from simulators.harness import Mosquitto, Stack, santebus
+from simulators.harness import Mosquitto, Stack, santebus, wait_for_paths
 
 pytestmark = pytest.mark.e2e
+
 
 CONFIG = """\
 [gateway]
@@ -114,7 +115,7 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
     try:
         stack.start_backend()
         sim = stack.start_simulator(duration=400)
-        time.sleep(1.0)
+        wait_for_paths(tmp_path / "dev" / "refman", tmp_path / "dev" / "nibp-1")
         # 1. before: two rounds of the four patients, nominal calibration
         daemon = stack.start_daemon()
         before = _wait_panels(stack, 8, 120)
@@ -157,6 +158,9 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
     # the patients, by their truth in the simulator's ledger (same panel before and after)
     patient_at = {e["time"]: e["patient"] for e in stack.ledger_entries() if "patient" in e}
     (c0, c1) = record["model"]["coefficients"]  # mmHg = c0 + c1 counts (the fitted model)
+    # the bench recovered the transducer's true relation (0.0115 counts - 8, the scenario's)
+    assert c1 == pytest.approx(0.0115, rel=0.002)
+    assert c0 == pytest.approx(-8.0, abs=0.3)
     by_patient: dict[int, dict[str, list[dict[str, float]]]] = {}
     for phase, panels in (("before", before), ("after", after)):
         for o in panels:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
 
 from calibration.report import BANNER
-from simulators.harness import Mosquitto, Stack, santebus
+from simulators.harness import Mosquitto, Stack, santebus, wait_for_paths
 
 pytestmark = pytest.mark.e2e
+
 
 CONFIG = """\
 [gateway]
@@ -65,7 +65,7 @@ def test_an_out_of_tolerance_transducer_fails_with_a_clear_report(
     stack = Stack(config, tmp_path, broker, [])
     try:
         sim = stack.start_simulator(duration=300)
-        time.sleep(1.0)
+        wait_for_paths(tmp_path / "dev" / "refman", tmp_path / "dev" / "nibp-1")
         run = subprocess.run(
             [*santebus("calibrate", "run", "nibp-transducer", "--device", "nibp-1",
                        "--reference", f"serial://{tmp_path / 'dev' / 'refman'}?baudrate=9600",
