@@ -205,7 +205,11 @@ class CalibrationBook:
         folder = self.root / serial
         if not folder.is_dir():
             return []
-        records = [_load(path) for path in sorted(folder.glob("*.json"))]
+        # <id>.json only: a certificate copy (<id>.certificate.json) left here is not a record
+        paths = [
+            p for p in sorted(folder.glob("*.json")) if not p.name.endswith(".certificate.json")
+        ]
+        records = [_load(path) for path in paths]
         return sorted(records, key=lambda r: r.performed_at)
 
     def current(self, serial: str) -> CalibrationRecord | None:

@@ -17,6 +17,8 @@ from drivers.modbus.maps import RegisterMap, resolve_map
 
 #: a telemetry source name (it names a topic level): as device ids
 _SOURCE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+#: as edge/config.py's ``_ID_SERIAL`` (not imported: edge/config.py imports this module)
+_ID_SERIAL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class _Strict(BaseModel):
@@ -107,6 +109,9 @@ class ModbusDevice(_Strict):
     stale_after_s: Annotated[float, Field(gt=0)] = 60.0
     cold_chain: ColdChainSettings | None = None
     power: PowerSettings | None = None
+    #: the unit's serial number, as on its label: it names the folder of its verification
+    #: records (``santebus calibrate run modbus-temperature-2pt``); default: the device id
+    serial_number: Annotated[str, Field(pattern=_ID_SERIAL)] | None = None
 
     @field_validator("transport")
     @classmethod

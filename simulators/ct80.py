@@ -4,6 +4,20 @@ Patients arrive at random (Poisson, ``patients_per_hour``); each exam makes one 
 the device's memory until the gateway acknowledges it, and one ledger line per eye reading.
 Faults from the scenario: ``OVER`` and blank eyes, unreliable readings, line noise (a corrupted
 byte in a transmitted frame), and the cable pulled and plugged back.
+
+Model-eye mode (``model_eyes`` in the scenario): the tonometer is on the verification bench of
+``santebus calibrate run tonometer-model-eyes``. Exams come at the same pace; each one measures
+the model eye in place, in the right-eye position: three right-eye readings of ``level +
+model_eye_bias + N(0, model_eye_sd)`` mmHg and their average, the left eye blank (nothing was
+measured there), no patient id. After ``model_eye_repeats`` exams the next model eye is in
+place, cycling through ``model_eyes`` (give the verification the same ``--levels`` and
+``--repeats``: the simulated technician does not wait for its prompts, the exams queue in the
+device's memory in order); the patient faults (``OVER``, blank, unreliable) do not apply to a
+model eye. A model eye is nobody's reading: its exams are not ledgered (no
+Observation is expected of them, and the accounting of simulators/accounting.py is about
+patients' readings), and :attr:`SimulatedCt80.undelivered` counts none of them - the
+verification acknowledges those it reads, and the ones the bench leaves in the device's memory
+when it is done are owed to no one, so they do not fail the simulator's exit status.
 """
 
 from __future__ import annotations
@@ -55,11 +69,13 @@ class SimulatedCt80:
         self._producing = True
         self.clock = SecondClock(self.zone)
         self._exam_no = 0
+        #: exams taken on model eyes (model-eye mode; not ledgered, see the module docstring)
+        self.model_eye_exams = 0
 
     @property
     def undelivered(self) -> int:
-        """Records the gateway has not acknowledged yet."""
-        return len(self.pending)
+        """Patients' records the gateway has not acknowledged yet (model eyes owe nothing)."""
+        return 0 if self.scenario.model_eyes else len(self.pending)
 
     def stop_producing(self) -> None:
         self._producing = False
@@ -90,8 +106,41 @@ class SimulatedCt80:
             readings=(readings[0], readings[1], readings[2]), average=IopValue(first.kind, avg)
         )
 
+    def model_eye_level(self) -> float:
+        """The nominal IOP of the model eye the next exam measures (model-eye mode)."""
+        s = self.scenario
+        return s.model_eyes[(self.model_eye_exams // s.model_eye_repeats) % len(s.model_eyes)]
+
+    def _model_eye(self) -> EyeResult:
+        s = self.scenario
+        true = self.model_eye_level() + s.model_eye_bias
+        values = [
+            round(min(max(self.rng.gauss(true, s.model_eye_sd), 1.0), 59.0), 1) for _ in range(3)
+        ]
+        readings = tuple(IopValue("value", v) for v in values)
+        average = IopValue("value", round(sum(values) / 3, 1))
+        return EyeResult(readings=(readings[0], readings[1], readings[2]), average=average)
+
+    def _new_model_eye_exam(self) -> Ct80Record:
+        record = Ct80Record(
+            model="CT-80",
+            machine_no=self.scenario.machine_no,
+            rom_version="SIM 1.0",
+            patient_id="",  # a model eye: no patient
+            work_id=f"W{self._exam_no:012d}",
+            machine_work_id=f"{self._exam_no % 10000:04d}",
+            time=self.clock(),
+            right=self._model_eye(),
+            left=EyeResult(),  # blank: only the right-eye position was measured
+        )
+        self.model_eye_exams += 1
+        self.pending.append(record)
+        return record
+
     def new_exam(self) -> Ct80Record:
         self._exam_no += 1
+        if self.scenario.model_eyes:
+            return self._new_model_eye_exam()
         record = Ct80Record(
             model="CT-80",
             machine_no=self.scenario.machine_no,

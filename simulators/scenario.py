@@ -30,7 +30,12 @@ class EyeIop(_Strict):
 
 
 class TonometerScenario(_Strict):
-    """A CT-80 style tonometer in a screening session."""
+    """A CT-80 style tonometer in a screening session, or on a verification bench.
+
+    ``model_eyes`` (mmHg, empty: patients) puts it on the bench of ``santebus calibrate run
+    tonometer-model-eyes``: each exam measures the model eye in place, ``model_eye_repeats``
+    exams per eye, then the next one, cycling (simulators/ct80.py).
+    """
 
     kind: Literal["ct80"] = "ct80"
     patients_per_hour: Annotated[float, Field(gt=0, le=36000)] = 20.0
@@ -52,6 +57,14 @@ class TonometerScenario(_Strict):
     unplug_for: Annotated[float, Field(ge=0)] = 3.0
     baudrate: Annotated[int, Field(gt=0)] = 9600
     machine_no: Annotated[str, Field(pattern=r"^[0-9]{2}$")] = "01"
+    #: model-eye mode: the nominal IOPs of the model eyes measured in turn (empty: patients)
+    model_eyes: tuple[Annotated[float, Field(ge=2, le=55)], ...] = ()
+    #: exams on each model eye before the next one is placed
+    model_eye_repeats: Annotated[int, Field(ge=1, le=100)] = 3
+    #: the tonometer's error on a model eye: every reading is this much high (mmHg)
+    model_eye_bias: Annotated[float, Field(ge=-20, le=20)] = 0.0
+    #: standard deviation of one single reading on a model eye (mmHg)
+    model_eye_sd: Annotated[float, Field(ge=0, le=5)] = 0.3
 
 
 class BleScenario(_Strict):

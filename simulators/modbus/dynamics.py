@@ -13,6 +13,8 @@ phases (smooth, repeatable), not a random draw per read.
   alarm bits.
 * :func:`power` - the victron-gx map: the house battery draining through the day, or charging
   while on shore power.
+* :func:`bath` - the xy-md02 map on a verification bench: the probe moved from bath to bath
+  (an ice bath, a warm bath), following each with a time constant, reading with an offset.
 * :func:`scripted` and :func:`excursion` - values along known curves, for tests.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 Values = Callable[[float], dict[str, float]]
 
@@ -190,6 +192,39 @@ def power(
             "battery_power": volts * amps,
             "input_source": float(source),
         }
+
+    return values
+
+
+def bath(
+    points: Sequence[float],
+    every_s: float,
+    seed: int = 0,
+    *,
+    offset: float = 0.0,
+    tau_s: float = 0.5,
+    humidity: float = 50.0,
+    noise_c: float = 0.02,
+) -> Values:
+    """A temperature sensor moved from bath to bath every ``every_s`` real seconds (cycling).
+
+    At t = 0 the probe is settled in ``points[0]``; at each move it approaches the next bath's
+    temperature exponentially (time constant ``tau_s``, 0: at once). It reads ``offset`` high,
+    plus a smooth noise of about ``noise_c``; the humidity is constant. t is in real seconds:
+    a bench runs in real time.
+    """
+    if not points or every_s <= 0 or tau_s < 0:
+        raise ValueError("a bath needs points, every_s > 0 and tau_s >= 0")
+    temps = list(points)
+    noise = wobble(seed, noise_c, period_s=30.0)
+
+    def values(t: float) -> dict[str, float]:
+        step = max(0, int(t // every_s))
+        now, before = temps[step % len(temps)], temps[(step - 1) % len(temps)]
+        since = t - step * every_s
+        lag = 0.0 if step == 0 or tau_s == 0 else (before - now) * math.exp(-since / tau_s)
+        probe = now + lag
+        return {"temperature": probe + offset + noise(t), "humidity": humidity}
 
     return values
 

@@ -23,16 +23,23 @@ MODEL_POINTS: dict[str, frozenset[str]] = {
     "power": frozenset(
         {"battery_soc", "battery_voltage", "battery_current", "battery_power", "input_source"}
     ),
+    "bath": frozenset({"temperature", "humidity"}),
 }
 
 
 class ModbusScenario(BaseModel):
-    """A Modbus unit (climate sensor, fridge logger, power system) on a simulated line."""
+    """A Modbus unit (climate sensor, fridge logger, power system) on a simulated line.
+
+    ``model = "bath"`` puts a temperature sensor (the xy-md02 map) on the bench of ``santebus
+    calibrate run modbus-temperature-2pt``: its probe goes from bath to bath (see
+    simulators/modbus/dynamics.py ``bath``); its ``bath_*`` and ``sensor_offset_c`` fields are in
+    real seconds and degrees Celsius (``speed`` does not apply).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["modbus"] = "modbus"
-    model: Literal["cabin", "fridge", "power"]
+    model: Literal["cabin", "fridge", "power", "bath"]
     #: simulated seconds per real second (360: a bus day in four minutes)
     speed: Annotated[float, Field(gt=0, le=100_000)] = 1.0
 
@@ -57,6 +64,18 @@ class ModbusScenario(BaseModel):
     #: on shore power (charging) from the start until this simulated second (None: never)
     shore_power_until_s: Annotated[float, Field(ge=0)] | None = None
 
+    # bath: a temperature sensor on the verification bench, moved from bath to bath
+    #: the baths' true temperatures, C, in the order the probe visits them (cycling)
+    bath_points: tuple[Annotated[float, Field(ge=-40, le=100)], ...] = (0.0, 25.0)
+    #: real seconds in each bath
+    bath_every_s: Annotated[float, Field(gt=0)] = 30.0
+    #: the sensor's error: it reads this much high, C
+    sensor_offset_c: Annotated[float, Field(ge=-20, le=20)] = 0.0
+    #: the probe's time constant in a new bath, real seconds (0: it follows at once)
+    bath_tau_s: Annotated[float, Field(ge=0, le=600)] = 0.5
+    #: the relative humidity it reports meanwhile, %
+    bath_humidity: Annotated[float, Field(ge=0, le=100)] = 50.0
+
     # faults
     #: share of reads answered with exception 6, server device busy
     exception_rate: Rate = 0.0
@@ -77,6 +96,8 @@ class ModbusScenario(BaseModel):
             raise ValueError("door_open_s must be shorter than door_every_s")
         if self.silent_for is not None and self.silent_from is None:
             raise ValueError("silent_for needs silent_from")
+        if self.model == "bath" and not self.bath_points:
+            raise ValueError("a bath model needs bath_points")
         return self
 
     @property

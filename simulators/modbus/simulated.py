@@ -52,6 +52,11 @@ def model_values(scenario: ModbusScenario, seed: int) -> dynamics.Values:
             s.speed, seed, s.door_every_s, s.door_open_s,
             high_limit=s.high_limit, low_limit=s.low_limit,
         )  # fmt: skip
+    if s.model == "bath":
+        return dynamics.bath(
+            s.bath_points, s.bath_every_s, seed, offset=s.sensor_offset_c, tau_s=s.bath_tau_s,
+            humidity=s.bath_humidity,
+        )  # fmt: skip
     return dynamics.power(s.speed, seed, s.soc_start, s.drain_pct_per_hour, s.shore_power_until_s)
 
 

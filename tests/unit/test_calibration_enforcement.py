@@ -44,9 +44,7 @@ def record(
         result=result,
         technician="tech-1",
         reference_id="REF-1",
-        points=(
-            CalibrationPoint(reference=100.0, raw=9906.0, as_left=100.0 + error, error=error),
-        ),
+        points=(CalibrationPoint(reference=100.0, raw=9906.0, as_left=100.0 + error, error=error),),
         model=MODEL,
         tolerance=3.0,
         max_error=error,
