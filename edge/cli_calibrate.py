@@ -128,6 +128,22 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str | None) -> (
     return levels
 
 
+def _points(ctx: click.Context, param: click.Parameter, value: str | None) -> (
+    tuple[float, ...] | None
+):  # fmt: skip
+    if value is None:
+        return None
+    try:
+        points = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("mmHg values separated by commas, e.g. 0,100,200,250") from None
+    if len(points) < 3 or len(set(points)) != len(points):
+        raise click.BadParameter(f"at least 3 distinct static points, got {value}")
+    if not all(math.isfinite(v) and 0 <= v <= 300 for v in points):
+        raise click.BadParameter(f"static points are mmHg between 0 and 300, got {value}")
+    return points
+
+
 def _ask_float(text: str) -> float:
     while True:
         value = float(click.prompt(text, type=float))
@@ -139,10 +155,11 @@ def _ask_float(text: str) -> float:
 Job = Callable[[Operator], Awaitable[CalibrationRecord]]
 
 #: the options without a default, each taken by some procedures only
-_OPTIONAL = ("levels", "repeats", "reading_timeout", "reference_id", "reference_uncertainty")
+_OPTIONAL = ("levels", "repeats", "reading_timeout", "reference_id", "reference_uncertainty",
+             "points")  # fmt: skip
 #: the options each procedure takes besides the common ones (the others are refused)
 _OWN_OPTIONS: dict[str, tuple[str, ...]] = {
-    "nibp-transducer": (),
+    "nibp-transducer": ("--points",),
     tonometer.NAME: ("--levels", "--repeats", "--reading-timeout", "--reference-id",
                      "--reference-uncertainty"),
     thermometer.NAME: ("--reference-id", "--reference-uncertainty"),
@@ -157,6 +174,8 @@ def _nibp_job(config: EdgeConfig, device_id: str, reference_url: str | None,
             " transport, e.g. serial:///dev/ttyUSB1"
         )
     plan = replace(NibpPlan(), leak_s=options["leak_seconds"], sample_s=options["sample_seconds"])
+    if options["points"] is not None:
+        plan = replace(plan, points=options["points"])
     run_options = RunOptions(options["technician"], reference_url, options["valid_days"], plan)
     return lambda op: run_nibp(config, device_id, run_options, op)
 
@@ -230,6 +249,8 @@ _JOBS: dict[str, Callable[[EdgeConfig, str, str | None, dict[str, Any]], Job]] =
               help="nibp-transducer: duration of the leak test.")  # fmt: skip
 @click.option("--sample-seconds", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
               help="nibp-transducer: averaging window at each static point.")  # fmt: skip
+@click.option("--points", callback=_points, default=None, metavar="MMHG,MMHG,...",
+              help="nibp-transducer: static points [default: 0,50,100,150,200,250].")  # fmt: skip
 @click.option("--levels", callback=_levels, default=None, metavar="MMHG,MMHG,...",
               help="tonometer-model-eyes: the model eyes' IOPs in the order measured"
                    " [default: 10,20,35].")  # fmt: skip

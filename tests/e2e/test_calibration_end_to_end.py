@@ -4,7 +4,7 @@ daemon's blood pressures shift accordingly.
 Processes on simulated hardware: the NIBP module (its transducer reads mmHg = 0.0115 counts - 8
 while the config assumes 0.0100 counts), a calibration bench with a reference pressure
 controller teed to its cuff port, the daemon, the reference backend. The module replays a
-panel of four recorded patients (waveform and noise identical each time, as an NIBP tester
+panel of three recorded patients (waveform and noise identical each time, as an NIBP tester
 does), so the same patients are measured before and after the calibration:
 
 1. before: every blood pressure is published ``preliminary`` ("no calibration on record"),
@@ -74,11 +74,11 @@ drain_timeout = 30.0
 [simulation.devices.nibp-1]
 kind = "nibp"
 patients_per_hour = 1800
-speed = 20
+speed = 40
 fs = 250
 sensor_gain = 0.0115
 sensor_offset = -8.0
-repeat_patients = 4
+repeat_patients = 3
 
 [simulation.devices.nibp-2]
 kind = "nibp"
@@ -167,16 +167,17 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
         stack.start_backend()
         sim = stack.start_simulator(duration=400)
         wait_for_paths(*(tmp_path / "dev" / name for name in ("refman", "nibp-1", "nibp-2")))
-        # 1. before: two rounds of the four patients, nominal calibration
+        # 1. before: two rounds of the three patients, nominal calibration
         daemon = stack.start_daemon()
-        before = _wait_panels(stack, 8, 120)
-        assert len(before) >= 8, "the module measured too few patients before the calibration"
+        before = _wait_panels(stack, 6, 120)
+        assert len(before) >= 6, "the module measured too few patients before the calibration"
         assert daemon.stop() == 0
         # 2. the technician's bench (the daemon has released the module's port)
         run = subprocess.run(
             [*santebus("calibrate", "run", "nibp-transducer", "--device", "nibp-1",
                        "--reference", f"serial://{tmp_path / 'dev' / 'refman'}?baudrate=9600",
                        "--yes", "--leak-seconds", "3", "--sample-seconds", "1",
+                       "--points", "0,100,200,250",
                        "--technician", "tech-e2e", "--config", str(config)), *stack.sets],
             check=False, capture_output=True, text=True, timeout=240,
         )  # fmt: skip
@@ -196,7 +197,7 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
         record = json.loads((folder / f"{record_id}.json").read_text())
         # 3. after: the same patients again, with the record applied
         stack.start_daemon()
-        after_all = _wait_panels(stack, len(before) + 8, 120)
+        after_all = _wait_panels(stack, len(before) + 6, 120)
         assert sim.stop() == 0  # every measurement delivered before the simulator left
         assert stack.wait_drained(60)
     finally:
@@ -218,7 +219,7 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
     assert statistics.median(errors) < 30, errors
 
     after = [o for o in after_all if _calibration_id(o) == record_id]
-    assert len(after) >= 4
+    assert len(after) >= 3
     for o in before:
         assert o["status"] == "preliminary"
         assert "no calibration on record" in " ".join(n["text"] for n in o.get("note", []))
@@ -248,7 +249,7 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
                 rows.append((name, b[name], value, value - 0.0100 * (value - c0) / c1))
     detail = "\n".join(f"{n}: before {old:.0f} after {new:.0f} shift {new - old:+.0f} model"
                        f" {e:+.1f}" for n, old, new, e in rows)  # fmt: skip
-    assert len(rows) >= 9, detail
+    assert len(rows) >= 6, detail
     # every value moved the way the model says (the nominal relation read low above ~55 mmHg)
     for _name, old, new, expected in rows:
         if abs(expected) >= 2:

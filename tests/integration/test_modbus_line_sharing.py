@@ -23,7 +23,7 @@ from simulators.modbus.rtu_line import RtuLine
 from simulators.modbus.server import ModbusSimServer, SimSlave
 
 PERIOD = 0.5
-BEFORE, SILENT, AFTER = 12.0, 60.0, 6.0
+BEFORE, SILENT, AFTER = 8.0, 60.0, 5.0
 
 
 def _stamp(times: list[float]) -> Callable[[PollStats], None]:
