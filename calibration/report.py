@@ -123,7 +123,13 @@ def _reasons(r: CalibrationRecord) -> list[str]:
                         f"worst {where}")  # fmt: skip
     for c in r.checks:
         if not c.passed:
-            failures.append(f"{c.name} {c.value:g} {c.unit} {_beyond(c)} limit {c.limit:g}")
+            within = c.value <= c.limit if c.bound == "max" else c.value >= c.limit
+            # a check can fail with its value inside the limit (no dump at all, no fit):
+            # then the detail says what went wrong, not a misleading "x > limit"
+            if within or not c.unit:
+                failures.append(f"{c.name}: {c.detail}")
+            else:
+                failures.append(f"{c.name} {c.value:g} {c.unit} {_beyond(c)} limit {c.limit:g}")
     if r.checks and all(c.passed for c in r.checks):
         fine.append(f"checks passed ({', '.join(c.name for c in r.checks)})")
     return failures + fine
@@ -166,7 +172,7 @@ def _response(ax: Axes, r: CalibrationRecord) -> None:
     ax.plot(ref, raw, "o", color="0.1", markersize=6, label=f"points ({len(r.points)})")
     ax.set_xlabel(f"reference ({_t(unit)})")
     ax.grid(visible=True, color="0.9")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
 
 
 def _errors(ax: Axes, r: CalibrationRecord) -> None:
@@ -206,7 +212,7 @@ def _errors(ax: Axes, r: CalibrationRecord) -> None:
     ax.set_ylabel(f"error = reading - reference ({unit})")
     ax.set_title("Error at each point", fontsize=11)
     ax.grid(visible=True, color="0.9")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
 
 
 def _checks(ax: Axes, r: CalibrationRecord) -> None:
