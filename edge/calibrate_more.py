@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calibration.certificate import CalibrationPoint, CheckResult
+from calibration.certificate import CalibrationPoint
 from calibration.models import K, evaluate
 from calibration.procedures import thermometer, tonometer
 from calibration.procedures.base import Collected, Operator, ProcedureAbortedError
@@ -37,7 +37,7 @@ from drivers.modbus.registers import Block
 from drivers.readings import Delivery, ReadingStatus
 from drivers.transport import open_transport
 from edge.calibrate_runs import PROCEDURES as NIBP_PROCEDURES
-from edge.calibrate_runs import software_version, today
+from edge.calibrate_runs import record_checks, software_version, today
 from edge.config import Ct80Device, EdgeConfig
 from edge.config_modbus import ModbusDevice
 
@@ -113,13 +113,7 @@ def verification_record(
         CalibrationPoint(reference=round(r, 3), raw=round(x, 3), error=round(e, 3))
         for r, x, e in zip(refs, readings, stats.errors, strict=True)
     )
-    checks = tuple(
-        CheckResult(
-            name=c.name, value=c.value if c.value is not None else 0.0, limit=c.limit,
-            unit=c.unit, passed=c.passed, detail=c.detail[:200],
-        )
-        for c in collected.checks
-    )  # fmt: skip
+    checks = record_checks(collected)
     # judged on the stored (rounded) errors, so that the record agrees with itself
     passed = all(abs(p.error) <= tolerance for p in points) and all(c.passed for c in checks)
     return CalibrationRecord(

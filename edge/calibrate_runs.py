@@ -47,6 +47,17 @@ class RunOptions:
     plan: nibp.NibpPlan = field(default_factory=nibp.NibpPlan)
 
 
+def record_checks(collected: Collected) -> tuple[CheckResult, ...]:
+    """A procedure's checks as the record stores them (a check without a value stores 0)."""
+    return tuple(
+        CheckResult(
+            name=c.name, value=c.value if c.value is not None else 0.0, limit=c.limit,
+            unit=c.unit, passed=c.passed, detail=c.detail[:200],
+        )
+        for c in collected.checks
+    )  # fmt: skip
+
+
 def software_version() -> str:
     """The gateway software that performs a procedure (it goes into the record)."""
     try:
@@ -134,13 +145,7 @@ def _nibp_record(
         )
         for r, c, f, a, e in zip(ref, raw, found, left, errors, strict=True)
     )
-    checks = tuple(
-        CheckResult(
-            name=c.name, value=c.value if c.value is not None else 0.0, limit=c.limit,
-            unit=c.unit, passed=c.passed, detail=c.detail[:200],
-        )
-        for c in collected.checks
-    )  # fmt: skip
+    checks = record_checks(collected)
     passed = passed_points and all(c.passed for c in checks)
     now = datetime.now(ZoneInfo("UTC"))
     return CalibrationRecord(
