@@ -52,6 +52,20 @@ def summary(r: CalibrationRecord) -> None:
             unit = r.unit or ""
             where = ", ".join(f"{p.reference:g} {unit} ({p.error:+.2f})" for p in beyond)
             console.print(f"[red]beyond ±{r.tolerance:g} {unit} at[/red] {where}")
+        found = [abs(p.as_found - p.reference) for p in r.points if p.as_found is not None]
+        if found and r.tolerance is not None:
+            # an as-found error beyond the tolerance means the readings taken since the previous
+            # calibration were that far off: the technician reports it (an impact review)
+            worst = max(found)
+            if worst > r.tolerance:
+                console.print(
+                    f"[yellow]as found: worst error {worst:.2f} {r.unit or ''}, beyond"
+                    f" ±{r.tolerance:g}: readings since the previous calibration need a"
+                    " review[/yellow]"
+                )
+            else:
+                console.print(f"as found: worst error {worst:.2f} {r.unit or ''}, within"
+                              f" ±{r.tolerance:g}")  # fmt: skip
     for c in r.checks:
         mark = "[green]ok[/green]" if c.passed else "[red]FAILED[/red]"
         console.print(

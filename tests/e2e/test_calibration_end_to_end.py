@@ -183,6 +183,10 @@ def test_calibrating_a_transducer_shifts_the_daemons_blood_pressures(
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
         assert "PASS CAL-SIM-NIBP-0001-" in run.stdout
+        # the nominal relation read up to ~30 mmHg low at 250: said, for the impact review
+        assert "readings since the previous calibration need a review" in " ".join(
+            run.stdout.split()
+        )
         listed = {row["device"]: row for row in (
             json.loads(line) for line in stack.run_cli("calibrate", "list", "--json").splitlines()
         )}  # fmt: skip
