@@ -31,12 +31,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.devices.manometer.codec import (
-    DATA_OUT_OF_RANGE,
-    INPUT_BUFFER_OVERRUN,
     MAX_LINE,
-    NO_ERROR,
-    QUEUE_OVERFLOW,
-    Command,
     ErrorEntry,
     Identity,
     ManometerCommandError,
@@ -44,11 +39,18 @@ from drivers.devices.manometer.codec import (
     ReplyValue,
     Setting,
     Unit,
-    encode_reply,
     from_mmhg,
-    parse_command,
     take_line,
     to_mmhg,
+)
+from drivers.devices.manometer.instrument import (
+    DATA_OUT_OF_RANGE,
+    INPUT_BUFFER_OVERRUN,
+    NO_ERROR,
+    QUEUE_OVERFLOW,
+    Command,
+    encode_reply,
+    parse_command,
 )
 from simulators.bench import PneumaticBench
 from simulators.pty import PtyPort

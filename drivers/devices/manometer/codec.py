@@ -36,9 +36,10 @@ to some other query can never pass for a reading. Error codes are the SCPI-99 st
 -109 missing parameter, -113 undefined header, -222 data out of range, -224 illegal parameter
 value, -350 queue overflow, -363 input buffer overrun.
 
-Encoding and parsing, host and instrument side, never do I/O: a malformed reply raises
-:class:`ManometerReplyError` naming the offending bytes; a malformed command raises
-:class:`ManometerCommandError` with the SCPI code the instrument queues for it.
+Encoding and parsing never do I/O: a malformed reply raises :class:`ManometerReplyError`
+naming the offending bytes. This module is the host's side; the instrument's side (parsing a
+command, encoding a reply, the SCPI error codes it queues) is :mod:`.instrument`, which the
+simulator uses.
 """
 
 from __future__ import annotations
@@ -60,19 +61,6 @@ LF = b"\n"
 #: 1 mmHg = 133.322387415 Pa (the conventional millimetre of mercury, ISO 80000-4 / BIPM SI
 #: brochure table 8), so 1 mmHg = 0.133322387415 kPa
 KPA_PER_MMHG = 0.133322387415
-NO_ERROR = (0, "No error")
-
-# SCPI-99 vol. 2, chapter 21: the standard error/event numbers the simulator queues.
-INVALID_CHARACTER = (-101, "Invalid character")
-DATA_TYPE_ERROR = (-104, "Data type error")
-PARAMETER_NOT_ALLOWED = (-108, "Parameter not allowed")
-MISSING_PARAMETER = (-109, "Missing parameter")
-UNDEFINED_HEADER = (-113, "Undefined header")
-DATA_OUT_OF_RANGE = (-222, "Data out of range")
-ILLEGAL_PARAMETER_VALUE = (-224, "Illegal parameter value")
-QUEUE_OVERFLOW = (-350, "Queue overflow")
-INPUT_BUFFER_OVERRUN = (-363, "Input buffer overrun")
-
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _HEADER = re.compile(r"\*[A-Z]+\??|(?::[A-Z]+)+\??")
 _ERROR = re.compile(r'([+-]?[0-9]+),"([^"]*)"')
@@ -171,14 +159,6 @@ class Certificate:
         return day <= self.due
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A parsed message: a query (``value`` None) or a setting with its typed argument."""
-
-    header: Header
-    value: Value = None
-
-
 # --------------------------------------------------------------------------- units
 
 
@@ -234,6 +214,13 @@ def _number(text: str) -> float | None:
 # --------------------------------------------------------------------------- host -> instrument
 
 
+def _normal_header(raw: str) -> str:
+    header = raw.upper()
+    if not header.startswith((":", "*")):
+        header = ":" + header  # SCPI: the root colon is optional at the start of a message
+    return header
+
+
 def encode_command(header: Header, value: Value = None) -> bytes:
     """One message line, e.g. ``:SOUR:PRES 100`` and LF; raises ValueError for a bad argument."""
     if isinstance(header, Query):
@@ -256,80 +243,10 @@ def encode_command(header: Header, value: Value = None) -> bytes:
     return f"{header.value} {argument}".encode("ascii") + LF
 
 
-def _normal_header(raw: str) -> str:
-    header = raw.upper()
-    if not header.startswith((":", "*")):
-        header = ":" + header  # SCPI: the root colon is optional at the start of a message
-    return header
-
-
-def parse_command(line: bytes) -> Command:
-    """Parse a message line (instrument side).
-
-    Raises :class:`ManometerCommandError` carrying the SCPI error the instrument queues.
-    """
-    text = _text(line)
-    if text is None:
-        raise ManometerCommandError(*INVALID_CHARACTER)
-    head, _, rest = text.strip().partition(" ")
-    header = _normal_header(head)
-    argument = rest.strip()
-    if not _HEADER.fullmatch(header) or header not in _HEADERS:
-        raise ManometerCommandError(*UNDEFINED_HEADER)
-    known = _HEADERS[header]
-    kind = _ARGUMENT.get(known) if isinstance(known, Setting) else None
-    if kind is None:
-        if argument:
-            raise ManometerCommandError(*PARAMETER_NOT_ALLOWED)
-        return Command(known)
-    if not argument:
-        raise ManometerCommandError(*MISSING_PARAMETER)
-    word = argument.upper()
-    if kind is bool:
-        if word not in ("ON", "OFF", "1", "0"):
-            raise ManometerCommandError(*ILLEGAL_PARAMETER_VALUE)
-        return Command(known, word in ("ON", "1"))
-    if kind is Unit:
-        if word not in Unit.__members__:
-            raise ManometerCommandError(*ILLEGAL_PARAMETER_VALUE)
-        return Command(known, Unit(word))
-    number = _number(argument)
-    if number is None:
-        raise ManometerCommandError(*DATA_TYPE_ERROR)
-    return Command(known, number)
-
-
 # --------------------------------------------------------------------------- instrument -> host
 
 
 ReplyValue = Identity | float | Unit | bool | date | ErrorEntry
-
-
-def encode_reply(query: Query, value: ReplyValue, decimals: int = 2) -> bytes:
-    """The reply line to ``query`` (instrument side); numbers get at most ``decimals`` decimals."""
-    if query is Query.IDN and isinstance(value, Identity):
-        fields = (value.maker, value.model, value.serial, value.firmware)
-        if any("," in f or _text(f.encode("ascii")) is None for f in fields):
-            raise ValueError(f"identity fields must be printable ASCII without commas: {value}")
-        text = ",".join(fields)
-    elif query in (Query.PRESSURE, Query.SETPOINT) and isinstance(value, float | int):
-        text = f"{query.value.removesuffix('?')} {value:.{decimals}f}"
-    elif query is Query.UNIT and isinstance(value, Unit):
-        text = f"{Setting.UNIT.value} {value.value}"
-    elif query is Query.IN_LIMITS and isinstance(value, bool):
-        text = "1" if value else "0"
-    elif query is Query.CAL_DATE and isinstance(value, date):
-        text = value.isoformat()
-    elif query is Query.CAL_UNCERTAINTY and isinstance(value, float | int):
-        text = f"{value:.{decimals}f}"
-    elif query is Query.ERROR and isinstance(value, tuple):
-        code, message = value
-        if '"' in message:
-            raise ValueError(f"an error text cannot hold a double quote: {message!r}")
-        text = f'{code},"{message}"'
-    else:
-        raise ValueError(f"no reply to {query} holds {value!r}")
-    return text.encode("ascii") + LF
 
 
 @overload
