@@ -221,8 +221,8 @@ class CalibrationBook:
         """
         folder = self.root / serial
         try:
-            key = hash(tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                                    for p in folder.glob("*.json"))))  # fmt: skip
+            stats = ((p.name, p.stat()) for p in folder.glob("*.json"))
+            key = hash(tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats)))
         except FileNotFoundError:
             return None
         cached = self._cache.get(serial)

@@ -112,36 +112,38 @@ def _verifiable(device: ModbusDevice) -> bool:
     return any(p.quantity == "temperature" for p in device.register_map().points)
 
 
-def _levels(ctx: click.Context, param: click.Parameter, value: str | None) -> (
-    tuple[float, ...] | None
-):  # fmt: skip
-    if value is None:
-        return None
-    try:
-        levels = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter("mmHg values separated by commas, e.g. 10,20,35") from None
-    if not all(math.isfinite(v) and 0 < v < 100 for v in levels):
-        raise click.BadParameter(f"model-eye levels are mmHg between 0 and 100, got {value}")
-    if len(set(levels)) != len(levels):
-        raise click.BadParameter(f"each model-eye level once, got {value}")
-    return levels
+def _mmhg_list(
+    what: str, low: float, high: float, example: str, at_least: int = 1, closed: bool = True
+) -> Callable[[click.Context, click.Parameter, str | None], tuple[float, ...] | None]:
+    """A click callback: distinct mmHg values separated by commas, each within low..high.
+
+    ``closed`` False excludes the bounds themselves.
+    """
+
+    def inside(v: float) -> bool:
+        return low <= v <= high if closed else low < v < high
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> (
+        tuple[float, ...] | None
+    ):  # fmt: skip
+        if value is None:
+            return None
+        try:
+            values = tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"mmHg values separated by commas, e.g. {example}") from None
+        if not all(math.isfinite(v) and inside(v) for v in values):
+            raise click.BadParameter(f"{what}s are mmHg between {low:g} and {high:g}, got {value}")
+        if len(set(values)) != len(values) or len(values) < at_least:
+            need = f"at least {at_least} distinct {what}s" if at_least > 1 else f"each {what} once"
+            raise click.BadParameter(f"{need}, got {value}")
+        return values
+
+    return parse
 
 
-def _points(ctx: click.Context, param: click.Parameter, value: str | None) -> (
-    tuple[float, ...] | None
-):  # fmt: skip
-    if value is None:
-        return None
-    try:
-        points = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter("mmHg values separated by commas, e.g. 0,100,200,250") from None
-    if len(points) < 3 or len(set(points)) != len(points):
-        raise click.BadParameter(f"at least 3 distinct static points, got {value}")
-    if not all(math.isfinite(v) and 0 <= v <= 300 for v in points):
-        raise click.BadParameter(f"static points are mmHg between 0 and 300, got {value}")
-    return points
+_levels = _mmhg_list("model-eye level", 0.0, 100.0, "10,20,35", closed=False)
+_points = _mmhg_list("static point", 0.0, 300.0, "0,100,200,250", at_least=3)
 
 
 def _ask_float(text: str) -> float:
