@@ -6,6 +6,15 @@ need=()
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     need+=(mosquitto)
 fi
+# systemd-analyze checks the unit file in `make test` (verify, security --offline); installing
+# the package in a container does not make systemd PID 1.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    need+=(systemd)
+fi
+# useradd/userdel (passwd) for the install test's clean root
+if ! command -v useradd >/dev/null 2>&1; then
+    need+=(passwd)
+fi
 PY="$(command -v python3.11 || command -v python3 || true)"
 if [ -z "$PY" ] || ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     need+=(python3 python3-venv)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook
@@ -41,6 +43,8 @@ from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
+from edge.sdnotify import Notifier
+from edge.service import Service, ServiceView
 from edge.signal.filters import FloatArray
 from edge.signal.results import Refusal
 from edge.signal.streaming import LiveCuff
@@ -136,6 +140,8 @@ class Daemon:
             tasks.append(asyncio.create_task(self._close_idle(visits, events), name="visits"))
             # the reception tablet opens and closes visits (the broker's ACL admits only it)
             forwarder.commands[self.topics.cmd("visit")] = VisitCommands(visits, events).handle
+        for device_id in config.devices:  # "starting" until its first attempt (readiness)
+            self.health.setdefault(device_id, DeviceHealth())
         for device_id, device in config.devices.items():
             if isinstance(device, ModbusDevice):
                 continue
@@ -145,6 +151,18 @@ class Daemon:
                 else self._device(device_id, device, ingest, events)
             )
             tasks.append(asyncio.create_task(run, name=device_id))
+
+        service = Service(
+            Notifier.from_environment(),
+            ServiceView(
+                self.health,
+                forwarder.settled.is_set,
+                forwarder.connected.is_set,
+                lambda: sum(n for state, n in outbox.counts().items() if state != "rejected"),
+            ),
+            logs_dir=Path(logs) if (logs := os.environ.get("LOGS_DIRECTORY")) else None,
+        )
+        tasks.append(asyncio.create_task(service.run(), name="service"))
 
         stop = self._stop
         loop = asyncio.get_running_loop()
@@ -162,6 +180,7 @@ class Daemon:
         waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         crashed = [t for t in done if t is not waiter]
+        service.stopping(self.stop_reason or ("task failed" if crashed else "signal"))
         if self.stop_reason is not None and not crashed:
             await self._last_words(outbox)
         # Commits are synchronous on this loop, so cancelling at an await never splits one.

@@ -77,6 +77,8 @@ class Forwarder:
         self.stats = ForwarderStats()
         self.wake = asyncio.Event()
         self.connected = asyncio.Event()
+        #: set after the first connection attempt, whatever its outcome (service readiness)
+        self.settled = asyncio.Event()
         #: inbound command topics (``.../cmd/{verb}``) and their handlers, subscribed each session
         self.commands: dict[str, Callable[[bytes], object]] = {}
         self._reconnect = asyncio.Event()
@@ -94,6 +96,7 @@ class Forwarder:
             try:
                 link = self.link_factory()  # a fresh client per attempt
                 await link.connect()
+                self.settled.set()
                 self.stats.connects += 1
                 delay = self.settings.backoff_min
                 log.info("mqtt connected attempt=%d", self.stats.connects)
@@ -112,6 +115,7 @@ class Forwarder:
             except Exception:  # a forwarding failure must never end the loop
                 log.exception("forwarder session failed retry_in=%.1fs", delay)
             finally:
+                self.settled.set()
                 self.connected.clear()
                 if link is not None:
                     await link.close()
