@@ -8,6 +8,7 @@ was stored at the backend exactly once.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections import Counter
@@ -133,6 +134,10 @@ def _scenario_with_a_sigkill(stack: Stack) -> None:
     assert "down_for=" in after_connect  # ... and recovered from
     assert "daemon stopped outbox={'pending': 0, 'in_flight': 0, 'rejected': 0}" in daemon_logs
     assert "ct80 garbled frame device=tono-1 reason=" in daemon_logs  # noise was caught
+    # the logs ops engineers read carry no patient identifier: no visit id, and none of the
+    # 13-digit patient ids the simulated tonometer puts in its records
+    assert "V-E2E-0001" not in daemon_logs
+    assert not re.findall(r"(?<!\d)\d{13}(?!\d)", daemon_logs)
 
 
 def test_a_broker_down_for_20_seconds_loses_nothing(stack: Stack) -> None:
