@@ -10,7 +10,6 @@ event loop inside SQLite's busy handler.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import sqlite3
@@ -34,7 +33,7 @@ class Manager:
 
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(dir="/tmp", prefix="sdm")  # sockaddr_un: 108 B
-        self.path = os.path.join(self._dir.name, "notify")
+        self.path = str(Path(self._dir.name) / "notify")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         self.messages: list[tuple[float, dict[str, str]]] = []
@@ -139,7 +138,8 @@ def test_ready_reports_devices_and_broker_then_the_loop_feeds_the_watchdog_until
         manager.wait_for("READY", 30)
         assert again.stop() == 0
         kept = sorted(logs.glob("stall-*.log"))
-        assert len(kept) == 1 and kept[0].read_text() == report
+        assert len(kept) == 1
+        assert kept[0].read_text() == report
         restarted = (stack.logs / "daemon-2.log").read_text()
         assert f"previous run stopped by the stall guard (event loop hung) stacks={kept[0]}" in (
             restarted

@@ -24,7 +24,7 @@ from edge.supervise import DeviceHealth
 def notify_socket() -> Iterator[tuple[str, socket.socket]]:
     # sockaddr_un holds 108 bytes: pytest's tmp_path can be longer, so a short directory.
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="sdn") as work:
-        path = os.path.join(work, "notify")
+        path = str(Path(work) / "notify")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
         sock.settimeout(5.0)
@@ -43,7 +43,8 @@ def test_messages_reach_the_socket_as_key_value_lines(
 ) -> None:
     path, sock = notify_socket
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": path})
-    assert notifier.enabled and notifier.watchdog_interval is None
+    assert notifier.enabled
+    assert notifier.watchdog_interval is None
     assert notifier.ready("devices 1/1 connected")
     assert fields(sock.recv(4096)) == {"READY": "1", "STATUS": "devices 1/1 connected"}
     assert notifier.watchdog()
@@ -163,7 +164,9 @@ def test_a_stall_report_of_the_previous_run_is_logged_and_kept(
 ) -> None:
     (tmp_path / "stall.log").write_text('Thread 0x1 (most recent call first):\n  File "x.py"\n')
     kept = rotate_stall_report(tmp_path)
-    assert kept is not None and kept.name.startswith("stall-") and kept.exists()
+    assert kept is not None
+    assert kept.name.startswith("stall-")
+    assert kept.exists()
     assert not (tmp_path / "stall.log").exists()
     assert any(str(kept) in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     (tmp_path / "stall.log").write_bytes(b"")  # an empty report: a clean previous run
