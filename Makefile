@@ -5,7 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PACKAGES := edge drivers calibration simulators tests benchmarks
 
-.PHONY: all demo test chaos bootstrap system-deps lint format typecheck imports pytest bench clean
+.PHONY: all demo test chaos bootstrap system-deps lint format typecheck imports pytest bench clean \
+        install uninstall
 
 all: test
 
@@ -60,3 +61,11 @@ bench: bootstrap
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# As root: the service into $(ROOT)/opt/santebus, /etc, /var/lib (ROOT= empty: this system).
+# uninstall keeps /etc/santebus and /var/lib/santebus (the outbox) unless PURGE=1. docs/install.md
+install:
+	@ROOT="$(ROOT)" PY="$(PY)" bash systemd/install.sh
+
+uninstall:
+	@ROOT="$(ROOT)" PURGE="$(PURGE)" bash systemd/uninstall.sh
