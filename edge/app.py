@@ -35,6 +35,8 @@ from edge.config import (
 )
 from edge.config_modbus import ModbusDevice
 from edge.events import Events
+from edge.health.endpoints import HealthEndpoints
+from edge.health.snapshot import DriverStats, Sources
 from edge.outbox import Budget, Outbox
 from edge.pipeline.derive import RefusedArchive, SensorCalibration, active_sensor, derived
 from edge.pipeline.ingest import DeviceIdentity, Ingest
@@ -83,6 +85,8 @@ class Daemon:
         self.config = config
         self.topics = Topics(config.gateway.bus_id)
         self.health: dict[str, DeviceHealth] = {}
+        #: each device driver's counters, kept across reconnects (frame errors for edge/health)
+        self.stats: dict[str, DriverStats] = {}
         #: BLE host stacks by adapter name, shared by the devices on them
         self.adapters: dict[str, BleAdapter] = {}
         #: the technicians' calibration records (read per reading, cached per device folder)
@@ -163,6 +167,8 @@ class Daemon:
             logs_dir=Path(logs) if (logs := os.environ.get("LOGS_DIRECTORY")) else None,
         )
         tasks.append(asyncio.create_task(service.run(), name="service"))
+        sources = Sources(config, self.health, self.stats, outbox, forwarder, self.calibrations)
+        tasks.append(asyncio.create_task(HealthEndpoints(sources, events).run(), name="health"))
 
         stop = self._stop
         loop = asyncio.get_running_loop()
@@ -217,6 +223,7 @@ class Daemon:
         if conditions:
             ingest.gates.append(OperatingGate(climate, conditions))
         modbus = ModbusUnits(config, telemetry, events, climate, self.request_stop, self.health)
+        self.stats.update({d: poller.stats for d, poller in modbus.pollers.items()})
         if modbus.pollers:
             tasks.append(asyncio.create_task(modbus.run(), name="modbus"))
         return tasks
@@ -264,7 +271,7 @@ class Daemon:
         health = self.health.setdefault(device_id, DeviceHealth())
         deliveries: Callable[[ByteTransport], AsyncIterator[Delivery]]
         if isinstance(device, Ct80Device):
-            stats = Ct80Stats()
+            stats = self.stats[device_id] = Ct80Stats()
 
             def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
                 return Ct80Driver(transport, device_id, stats=stats).deliveries()
@@ -313,7 +320,7 @@ class Daemon:
             )
 
         if isinstance(device, NibpDevice):
-            nibp_stats = TransferStats()
+            nibp_stats = self.stats[device_id] = TransferStats()
             zone = ZoneInfo(self.config.gateway.timezone)
             live = _LivePressure(
                 lambda: active_sensor(nominal, book, serial, datetime.now(zone).date()), health
@@ -325,7 +332,7 @@ class Daemon:
 
             return deliveries
         assert isinstance(device, AirpuffDevice)
-        puff_stats = TransferStats()
+        puff_stats = self.stats[device_id] = TransferStats()
 
         def puffs(transport: ByteTransport) -> AsyncIterator[Delivery]:
             driver = AirpuffDriver(transport, device_id, stats=puff_stats)
@@ -348,7 +355,7 @@ class Daemon:
         cursor = None
         if profile.racp is not None:
             cursor = RecordCursor(self.config.ble_cursor_dir, device_id, device.address)
-        stats = BleStats()
+        stats = self.stats[device_id] = BleStats()
         zone = ZoneInfo(self.config.gateway.timezone)
 
         def now() -> datetime:

@@ -21,6 +21,7 @@ from edge.cli_calibrate import calibrate
 from edge.cli_decode import decode_group
 from edge.cli_outbox import outbox
 from edge.cli_quarantine import quarantine
+from edge.cli_status import status
 from edge.cli_visit import visit
 from edge.config import EdgeConfig
 from edge.config_loader import EX_CONFIG, ConfigError, load_config, read_toml, validate
@@ -156,3 +157,4 @@ main.add_command(quarantine)
 main.add_command(decode_group)
 main.add_command(analyze)
 main.add_command(calibrate)
+main.add_command(status)

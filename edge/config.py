@@ -93,6 +93,43 @@ class OutboxSection(_Strict):
     high_water: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.5, 0.8, 0.95)
 
 
+#: sun_path of struct sockaddr_un holds 108 bytes on Linux, the last one the terminating NUL
+_UNIX_PATH_MAX = 107
+
+
+class HealthSection(_Strict):
+    """The daemon's health endpoints (edge/health): Prometheus metrics and the status socket."""
+
+    #: serve ``GET /metrics`` (Prometheus text format) on ``metrics_host:metrics_port``
+    metrics: bool = True
+    #: an IP address (or ``localhost``); the metrics carry no patient data but no access control
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] = 9108
+    #: the unix socket ``santebus status`` reads; empty: ``$RUNTIME_DIRECTORY/status.sock``
+    #: under systemd, else ``<state_dir>/status.sock``
+    status_socket: str = ""
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError(f"an IP address or 'localhost' is needed, got {value!r}") from exc
+        return value
+
+    @field_validator("status_socket")
+    @classmethod
+    def _a_socket_path(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError(f"the status socket path must be absolute, got {value!r}")
+        if len(value.encode()) > _UNIX_PATH_MAX:
+            raise ValueError(f"a unix socket path holds at most {_UNIX_PATH_MAX} bytes")
+        return value
+
+
 class _SerialDevice(_Strict):
     """A device on a serial line (RS-232 or USB), reconnected with backoff when it vanishes."""
 
@@ -216,6 +253,7 @@ class EdgeConfig(_Strict):
     gateway: GatewaySection
     mqtt: MqttSection
     outbox: OutboxSection = OutboxSection()
+    health: HealthSection = HealthSection()
     devices: dict[Annotated[str, Field(pattern=_ID)], DeviceConfig] = {}
     stations: dict[Annotated[str, Field(pattern=_ID)], StationSection] = {}
     simulation: dict[str, Any] = {}

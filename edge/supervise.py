@@ -37,6 +37,8 @@ class DeviceHealth:
     connects: int = 0
     failures: int = 0
     records: int = 0
+    #: time.monotonic() of the last record stored (edge/health: the last reading's age)
+    last_record: float | None = None
     #: an NIBP module's cuff pressure while it measures, mmHg (edge/app.py)
     live_pressure: float | None = None
 
@@ -72,6 +74,7 @@ async def supervise(
                     log.error("record not stored device=%s error=%r", device_id, str(exc))
                     continue
                 health.state, health.records = "connected", health.records + 1
+                health.last_record = time.monotonic()
                 await delivery.acknowledge()
         except TransientDeviceError as exc:
             health.failures += 1

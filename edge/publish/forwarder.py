@@ -5,16 +5,21 @@ so rows stay ``in_flight`` until the backend publishes their ids on ``.../ack`` 
 them, and are sent again after ``resend_after`` seconds otherwise (at-least-once delivery; the
 stable message id lets the backend de-duplicate). A PUBACK refusal (MQTT 5 reason >= 0x80)
 marks the row ``rejected`` with its reason instead.
+
+The stats (counters, PUBLISH -> PUBACK and PUBLISH -> backend-ack latencies) are read at scrape
+time by the health endpoints (edge/health).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +35,13 @@ log = logging.getLogger(__name__)
 #: the ``schema`` user property per outbox row kind (MQTT 5 section 3.3.2.3.7)
 SCHEMAS = {"clinical": SCHEMA, "telemetry": TELEMETRY_SCHEMA, "event": "santebus-event/1"}
 
+#: upper bounds (s) of the PUBLISH -> PUBACK buckets: loopback to a slow 4G link (timeout 30 s)
+PUBACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: ... and of PUBLISH -> backend ack (the backend stores, then acks in batches)
+BACKEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+#: clinical rows whose send time is kept for their backend ack (the oldest are forgotten)
+_TRACKED_SENDS = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class ForwarderSettings:
@@ -41,11 +53,43 @@ class ForwarderSettings:
 
 
 @dataclass(slots=True)
+class Latency:
+    """A latency distribution in fixed buckets, read by the metrics exporter at scrape time.
+
+    Not a prometheus_client Histogram: only edge/health/metrics.py imports the exporter.
+    """
+
+    #: the buckets' upper bounds, seconds, increasing (a last one, +Inf, is implicit)
+    bounds: tuple[float, ...]
+    #: observations per bucket (not cumulative), the last for those above every bound
+    counts: list[int] = field(init=False)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, seconds: float) -> None:
+        # bisect_left: a value equal to a bound belongs to that bucket (le = less or equal)
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+        self.count += 1
+
+
+@dataclass(slots=True)
 class ForwarderStats:
     connects: int = 0
+    #: PUBACKs received, whatever their reason code
     published: int = 0
+    #: rows deleted on the backend's ack
     confirmed: int = 0
     rejected: int = 0
+    #: wall-clock time of the last successful connection (None: never connected)
+    last_connect: float | None = None
+    #: PUBLISH -> PUBACK of outbox rows
+    puback_latency: Latency = field(default_factory=lambda: Latency(PUBACK_BUCKETS))
+    #: PUBLISH (the last one, for a re-sent row) -> the backend's ack, clinical rows
+    backend_latency: Latency = field(default_factory=lambda: Latency(BACKEND_BUCKETS))
 
 
 @dataclass(slots=True)
@@ -82,6 +126,8 @@ class Forwarder:
         #: inbound command topics (``.../cmd/{verb}``) and their handlers, subscribed each session
         self.commands: dict[str, Callable[[bytes], object]] = {}
         self._reconnect = asyncio.Event()
+        #: clinical msg_id -> loop time of its PUBACKed PUBLISH, until the backend acks it
+        self._sent_at: dict[str, float] = {}
 
     def request_reconnect(self) -> None:
         """Drop the current connection and make a new one now (e.g. after SIGHUP)."""
@@ -98,6 +144,7 @@ class Forwarder:
                 await link.connect()
                 self.settled.set()
                 self.stats.connects += 1
+                self.stats.last_connect = time.time()
                 delay = self.settings.backoff_min
                 log.info("mqtt connected attempt=%d", self.stats.connects)
                 await self._session(link)
@@ -215,11 +262,13 @@ class Forwarder:
         return rows
 
     def _on_puback(self, window: _Window, row: Row, fut: asyncio.Future[PublishOutcome]) -> None:
-        window.awaiting.pop(row.msg_id, None)
+        sent = window.awaiting.pop(row.msg_id, None)
         if fut.cancelled() or fut.exception() is not None:
             window.failed.append(row.msg_id)  # stays in_flight; re-sent after the reconnect
             self.wake.set()
             return
+        if sent is not None:
+            self._timed(row, sent, fut.result().accepted)
         try:
             self._settle(row, fut.result())
         except OutboxError as exc:  # stays in flight: re-sent after resend_after
@@ -229,6 +278,16 @@ class Forwarder:
             window.failed.append(row.msg_id)
         if len(window.awaiting) <= window.refill_at:
             self.wake.set()  # refill in chunks of a quarter window, not per PUBACK
+
+    def _timed(self, row: Row, sent: float, accepted: bool) -> None:
+        """PUBLISH -> PUBACK into the stats; an accepted clinical row awaits its backend ack."""
+        now = asyncio.get_running_loop().time()
+        self.stats.puback_latency.observe(now - sent)
+        if accepted and row.kind == "clinical":
+            self._sent_at.pop(row.msg_id, None)  # a re-send: timed from its last PUBLISH
+            if len(self._sent_at) >= _TRACKED_SENDS:  # bounded: acks may never come
+                del self._sent_at[next(iter(self._sent_at))]
+            self._sent_at[row.msg_id] = sent
 
     async def _idle(self, link: Publisher) -> None:
         """Until PUBACKs free a quarter of the window, rows arrive, the link drops, or 1 s."""
@@ -304,6 +363,11 @@ class Forwarder:
     def _apply_ack(self, stored: list[str], rejected: list[tuple[str, str]]) -> None:
         deleted = self.outbox.confirm(stored)
         self.stats.confirmed += deleted
+        now = asyncio.get_running_loop().time()
+        for msg_id in stored:
+            sent = self._sent_at.pop(msg_id, None)
+            if sent is not None:
+                self.stats.backend_latency.observe(now - sent)
         for msg_id, reason in rejected:
             if not self.outbox.reject(msg_id, f"backend refused: {reason}"):
                 continue  # already gone: an ack for another gateway or a stale copy
