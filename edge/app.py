@@ -40,6 +40,7 @@ from edge.health.snapshot import DriverStats, Sources
 from edge.outbox import Budget, Outbox
 from edge.pipeline.derive import RefusedArchive, SensorCalibration, active_sensor, derived
 from edge.pipeline.ingest import DeviceIdentity, Ingest
+from edge.pipeline.live import LivePressure
 from edge.pipeline.telemetry import TelemetryBuffer
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
@@ -47,9 +48,7 @@ from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
 from edge.sdnotify import Notifier
 from edge.service import Service, ServiceView
-from edge.signal.filters import FloatArray
 from edge.signal.results import Refusal
-from edge.signal.streaming import LiveCuff
 from edge.supervise import DeviceHealth, supervise
 from edge.vehicle.climate import Climate, OperatingGate
 from edge.vehicle.modbus import ModbusUnits
@@ -76,6 +75,10 @@ def mqtt_settings(config: EdgeConfig) -> MqttSettings:
         connect_timeout=m.connect_timeout,
         max_inflight=m.max_in_flight,
     )
+
+
+#: seconds the service manager grants the outbox's opening (integrity check) before READY
+OPEN_BUDGET_S = 300.0
 
 
 class Daemon:
@@ -105,6 +108,10 @@ class Daemon:
     async def run(self) -> int:
         config = self.config
         o = config.outbox
+        notifier = Notifier.from_environment()
+        # Opening runs an integrity check over the whole file: on a slow SD card and a full
+        # outbox, longer than TimeoutStartSec= allows. sd_notify(3) EXTEND_TIMEOUT_USEC.
+        notifier.extend_timeout(OPEN_BUDGET_S)
         outbox = Outbox(
             config.outbox_path,
             budget=Budget(o.max_bytes, o.reserve_bytes, o.telemetry_max_bytes, o.high_water),
@@ -156,19 +163,8 @@ class Daemon:
             )
             tasks.append(asyncio.create_task(run, name=device_id))
 
-        service = Service(
-            Notifier.from_environment(),
-            ServiceView(
-                self.health,
-                forwarder.settled.is_set,
-                forwarder.connected.is_set,
-                lambda: sum(n for state, n in outbox.counts().items() if state != "rejected"),
-            ),
-            logs_dir=Path(logs) if (logs := os.environ.get("LOGS_DIRECTORY")) else None,
-        )
-        tasks.append(asyncio.create_task(service.run(), name="service"))
-        sources = Sources(config, self.health, self.stats, outbox, forwarder, self.calibrations)
-        tasks.append(asyncio.create_task(HealthEndpoints(sources, events).run(), name="health"))
+        service = self._service(notifier, forwarder, outbox)
+        tasks += self._ops_tasks(service, forwarder, outbox, events)
 
         stop = self._stop
         loop = asyncio.get_running_loop()
@@ -207,6 +203,24 @@ class Daemon:
             log.error("task ended unexpectedly task=%s", task.get_name(), exc_info=task.exception())
         log.info("daemon stopped outbox=%s reason=%r", counts, self.stop_reason or "signal")
         return 1 if crashed else 0
+
+    def _service(self, notifier: Notifier, forwarder: Forwarder, outbox: Outbox) -> Service:
+        logs = os.environ.get("LOGS_DIRECTORY", "").split(":")[0]  # systemd.exec(5)
+        view = ServiceView(
+            self.health, forwarder.settled.is_set, forwarder.connected.is_set, outbox.waiting
+        )
+        return Service(notifier, view, logs_dir=Path(logs) if logs else None)
+
+    def _ops_tasks(
+        self, service: Service, forwarder: Forwarder, outbox: Outbox, events: Events
+    ) -> list[asyncio.Task[object]]:
+        """The service manager's end (edge/service.py) and the health endpoints (edge/health)."""
+        c = self.config
+        sources = Sources(c, self.health, self.stats, outbox, forwarder, self.calibrations)
+        return [
+            asyncio.create_task(service.run(), name="service"),
+            asyncio.create_task(HealthEndpoints(sources, events).run(), name="health"),
+        ]
 
     def _vehicle(
         self, telemetry: TelemetryBuffer, events: Events, ingest: Ingest
@@ -322,7 +336,7 @@ class Daemon:
         if isinstance(device, NibpDevice):
             nibp_stats = self.stats[device_id] = TransferStats()
             zone = ZoneInfo(self.config.gateway.timezone)
-            live = _LivePressure(
+            live = LivePressure(
                 lambda: active_sensor(nominal, book, serial, datetime.now(zone).date()), health
             )
 
@@ -374,24 +388,3 @@ class Daemon:
             reconnect_max=device.reconnect_max,
             health=self.health.setdefault(device_id, DeviceHealth()),
         )
-
-
-class _LivePressure:
-    """The live cuff pressure of an NIBP module while it measures, in the device's health.
-
-    Fed each chunk of samples as it arrives (edge/signal/streaming.py: >= 10 updates per
-    second of signal), so an operator sees the cuff inflate and deflate.
-    """
-
-    def __init__(self, sensor: Callable[[], SensorCalibration], health: DeviceHealth) -> None:
-        self.sensor = sensor
-        self.health = health
-        self._live: LiveCuff | None = None
-        self._fs = 0.0
-
-    def feed(self, counts: FloatArray, fs: float) -> None:
-        if self._live is None or fs != self._fs:
-            self._live, self._fs = LiveCuff(fs), fs
-        values = self._live.feed(self.sensor().apply(counts))
-        if len(values):
-            self.health.live_pressure = float(values[-1])

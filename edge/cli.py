@@ -16,13 +16,6 @@ from typing import Any
 import click
 
 from edge import logs
-from edge.cli_analyze import analyze
-from edge.cli_calibrate import calibrate
-from edge.cli_decode import decode_group
-from edge.cli_outbox import outbox
-from edge.cli_quarantine import quarantine
-from edge.cli_status import status
-from edge.cli_visit import visit
 from edge.config import EdgeConfig
 from edge.config_loader import EX_CONFIG, ConfigError, load_config, read_toml, validate
 
@@ -62,7 +55,36 @@ def _load(path: Path, overrides: tuple[str, ...], *, simulation: bool = True) ->
         sys.exit(EX_CONFIG)
 
 
-@click.group()
+#: the operators' commands, imported only when invoked: `santebus run` must not carry
+#: matplotlib, rich and the analyses (measured: 113 MB RSS with them, 77 MB without)
+_LAZY = {
+    "analyze": "edge.cli_analyze:analyze",
+    "calibrate": "edge.cli_calibrate:calibrate",
+    "decode": "edge.cli_decode:decode_group",
+    "outbox": "edge.cli_outbox:outbox",
+    "quarantine": "edge.cli_quarantine:quarantine",
+    "status": "edge.cli_status:status",
+    "visit": "edge.cli_visit:visit",
+}
+
+
+class _LazyGroup(click.Group):
+    """A command group whose listed subcommands are imported when first looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY and cmd_name not in self.commands:
+            module, attr = _LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{_LAZY[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="santebus-edge")
 def main() -> None:
     """santebus-edge: the onboard gateway of a mobile health bus."""
@@ -149,12 +171,3 @@ def backend_export(db: Path, what: str) -> None:
     )
     for line in lines:
         click.echo(line)
-
-
-main.add_command(outbox)
-main.add_command(visit)
-main.add_command(quarantine)
-main.add_command(decode_group)
-main.add_command(analyze)
-main.add_command(calibrate)
-main.add_command(status)

@@ -41,6 +41,14 @@ def _age(seconds: float | None) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
+def _present(path: Path) -> bool:
+    """True if the socket exists, or if its directory may not be searched (asking will say)."""
+    try:
+        return path.exists()
+    except PermissionError:  # /run/santebus is 0750: not root, not in group santebus
+        return True
+
+
 def _locate(socket_path: Path | None, config_path: Path | None, overrides: tuple[str, ...]) -> Path:
     """The socket to read: the first candidate that exists, else the first (for the message)."""
     if socket_path is not None:
@@ -50,7 +58,7 @@ def _locate(socket_path: Path | None, config_path: Path | None, overrides: tuple
     else:
         config = load_or_exit(config_path, overrides)
         candidates = client_sockets(config.health.status_socket, config.gateway.state_dir)
-    found = [p for p in candidates if p.exists()]
+    found = [p for p in candidates if _present(p)]
     if found:
         return found[0]
     if len(candidates) > 1:

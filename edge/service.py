@@ -94,6 +94,13 @@ def status_line(view: ServiceView) -> str:
     return f"devices {up}/{total} connected; {waiting} rows waiting in the outbox; mqtt {link}"
 
 
+def _pinger_ended(task: asyncio.Task[None]) -> None:
+    """A pinger that dies silently would let systemd's watchdog kill the daemon unexplained."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("watchdog pinger failed: systemd will restart the daemon",
+                     exc_info=task.exception())  # fmt: skip
+
+
 class Service:
     """Talks to systemd for the daemon: call :meth:`run` as a task, :meth:`stopping` at stop."""
 
@@ -116,21 +123,25 @@ class Service:
         self.ready = asyncio.Event()
         self._guarded = False
         self._report: IO[bytes] | None = None
+        self._pinger: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        pinger = None
         if self.notifier.watchdog_interval is not None:
-            pinger = asyncio.create_task(self._watchdog(self.notifier.watchdog_interval))
+            self._pinger = asyncio.create_task(self._watchdog(self.notifier.watchdog_interval))
+            self._pinger.add_done_callback(_pinger_ended)
         try:
             await self._announce_ready()
             while True:
                 await asyncio.sleep(self.status_every)
                 self.notifier.status(status_line(self.view))
         finally:
-            if pinger is not None:
-                pinger.cancel()
-                await asyncio.gather(pinger, return_exceptions=True)
-            self.disarm()
+            await self._stop_pinger()
+
+    async def _stop_pinger(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            await asyncio.gather(self._pinger, return_exceptions=True)
+        self.disarm()
 
     async def _announce_ready(self) -> None:
         loop = asyncio.get_running_loop()
@@ -150,8 +161,15 @@ class Service:
         log.info("service ready status=%r", status)
 
     async def _watchdog(self, interval: float) -> None:
-        """Ping at half the interval from the loop; re-arm the stall guard each time."""
+        """Ping at half the interval from the loop; re-arm the stall guard every ``tick``.
+
+        The guard is re-armed more often than the pings so that it measures the stall itself:
+        it fires between ``guard - tick`` and ``guard`` seconds after the loop's last turn
+        (re-armed only with the pings, a stall starting just before a ping would fire it after
+        ``guard - interval / 2``).
+        """
         guard = GUARD_FRACTION * interval
+        tick = min(1.0, interval / 4)
         target: IO[str] | IO[bytes] = sys.stderr
         if self.logs_dir is not None:
             rotate_stall_report(self.logs_dir)
@@ -161,12 +179,16 @@ class Service:
             except OSError as exc:
                 log.error("stall report not writable, stacks go to stderr error=%r", str(exc))
         log.info("watchdog armed interval=%.1fs guard=%.1fs", interval, guard)
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time()
         while True:
-            self.notifier.watchdog()
+            if loop.time() >= next_ping:
+                self.notifier.watchdog()
+                next_ping = loop.time() + interval / 2
             # Re-arming cancels the previous timer; if the loop stalls, the C thread fires.
             faulthandler.dump_traceback_later(guard, exit=True, file=target)
             self._guarded = True
-            await asyncio.sleep(interval / 2)
+            await asyncio.sleep(tick)
 
     def disarm(self) -> None:
         """Cancel the stall guard (a clean stop is bounded by ``TimeoutStopSec=`` instead)."""
@@ -178,7 +200,14 @@ class Service:
             self._report = None
 
     def stopping(self, reason: str) -> None:
-        """Tell systemd the stop has begun (the last notification: the socket is closed)."""
+        """Tell systemd the stop has begun (the last notification: the socket is closed).
+
+        The pinger is cancelled first (it is suspended in its sleep: it runs no more code), so
+        no WATCHDOG=1 follows STOPPING=1 and the guard is not re-armed during the stop, which
+        ``TimeoutStopSec=`` bounds instead.
+        """
+        if self._pinger is not None:
+            self._pinger.cancel()
         self.disarm()
         self.notifier.stopping(f"stopping: {reason}")
         self.notifier.close()

@@ -35,6 +35,9 @@ if [ -n "$ROOT" ]; then
         *) die "ROOT must be an absolute path, got '$ROOT'" ;;
     esac
     [ -d "$ROOT" ] || die "ROOT=$ROOT is not a directory"
+    # //, /. or /tmp/.. name the running system: they must not pass for a scratch root
+    ROOT="$(realpath -e "$ROOT")"
+    [ "$ROOT" = / ] && ROOT=""
 fi
 for f in passwd group shadow gshadow; do
     [ -f "$ROOT/etc/$f" ] || die "$ROOT/etc/$f is missing: useradd needs passwd, group, shadow and gshadow in $ROOT/etc"

@@ -28,6 +28,9 @@ if [ -n "$ROOT" ]; then
         *) die "ROOT must be an absolute path, got '$ROOT'" ;;
     esac
     [ -d "$ROOT" ] || die "ROOT=$ROOT is not a directory"
+    # //, /. or /tmp/.. name the running system: they must not pass for a scratch root
+    ROOT="$(realpath -e "$ROOT")"
+    [ "$ROOT" = / ] && ROOT=""
 fi
 case "$REPO/" in
     "$(realpath -m "$ROOT/opt/santebus")"/*)
@@ -145,7 +148,12 @@ else
         kept=1
     fi
     if [ "$kept" -eq 1 ]; then
-        say "their files keep the deleted user's uid; a later make install gives them to the new santebus user"
+        # A later system account could be given the deleted user's uid: it must not inherit
+        # the outbox (patients' readings). A later make install gives them back to santebus.
+        for d in "$ETC" "$STATE" "$LOGS"; do
+            [ -e "$d" ] && chown -R root:root "$d"
+        done
+        say "their files now belong to root; a later make install gives them to the new santebus user"
         say "to delete them too: sudo make uninstall PURGE=1"
     fi
 fi

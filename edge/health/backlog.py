@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-#: seconds between two scans for the breakdown by kind, at least (the rest is read each time)
-BREAKDOWN_EVERY = 10.0
+#: seconds between two scans for the breakdown by kind, at least (the rest is read each time):
+#: the scan runs on the event loop, and a backlog drain changes the totals all the time
+BREAKDOWN_EVERY = 60.0
 #: ... and at most, while someone reads
-BREAKDOWN_MAX_AGE = 60.0
+BREAKDOWN_MAX_AGE = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,11 @@ def parse_head(head: bytes) -> Request:
     if number >= (1, 1) and hosts != 1:
         raise RequestError(400, "an HTTP/1.1 request needs exactly one Host field")
     # RFC 9112 3.2.1, 3.2.2: origin-form, or absolute-form (which a server must accept)
-    return Request(method, urlsplit(target).path, number, headers)
+    try:
+        path = urlsplit(target).path
+    except ValueError as exc:  # e.g. an unclosed IPv6 literal in an absolute-form target
+        raise RequestError(400, f"malformed request target: {exc}") from None
+    return Request(method, path, number, headers)
 
 
 def response(

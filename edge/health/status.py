@@ -130,11 +130,11 @@ class StatusServer:
         await _claim(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            old = os.umask(0o117)  # bind() creates the file 0777 & ~umask: 0660
-            try:
-                sock.bind(str(self.path))
-            finally:
-                os.umask(old)
+            # chmod after bind, not a umask: the umask is process-wide and worker threads
+            # (paho's connect, the analyses) may create files meanwhile. The directory is
+            # 0750 (RuntimeDirectoryMode=), so the brief default mode exposes nothing.
+            sock.bind(str(self.path))
+            self.path.chmod(0o660)
             st = self.path.stat()
             self._inode = (st.st_dev, st.st_ino)
             self._server = await asyncio.start_unix_server(self._serve, sock=sock)

@@ -331,6 +331,15 @@ class Outbox:
         return counts
 
     @guarded
+    def waiting(self) -> int:
+        """Rows pending or in flight: two counts over the partial indexes, no table scan."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending')"
+            " + (SELECT COUNT(*) FROM outbox WHERE state = 'in_flight')"
+        ).fetchone()
+        return int(row[0])
+
+    @guarded
     def open_rows(self, kind: str) -> int:
         """Rows of ``kind`` not yet delivered (pending or in flight)."""
         row = self._db.execute(

@@ -142,7 +142,6 @@ class Forwarder:
             try:
                 link = self.link_factory()  # a fresh client per attempt
                 await link.connect()
-                self.settled.set()
                 self.stats.connects += 1
                 self.stats.last_connect = time.time()
                 delay = self.settings.backoff_min
@@ -183,6 +182,7 @@ class Forwarder:
         if requeued:
             log.info("outbox requeued in_flight=%d", requeued)
         self.connected.set()
+        self.settled.set()  # tried and connected (a failed attempt sets it in run's finally)
         # Both run until the link fails; whichever stops first ends the session with its error
         # (an ack consumer that died silently would leave rows re-sent forever).
         tasks = {
