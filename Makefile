@@ -55,6 +55,7 @@ bench: bootstrap
 	$(BIN)/python -m benchmarks.drain
 	$(BIN)/python -m benchmarks.latency
 	$(BIN)/python -m benchmarks.footprint
+	$(BIN)/python -m benchmarks.fleet
 	$(BIN)/python -m benchmarks.signal_accuracy
 	$(BIN)/python -m benchmarks.signal_speed
 	$(BIN)/python -m benchmarks.signal_robustness

@@ -1,23 +1,43 @@
-"""Footprint: RSS and CPU of the daemon idle, and of its telemetry path under 20 Hz.
+"""Footprint: RSS and CPU of the full daemon with every simulated device, idle and busy.
 
-Issue #3, benchmark (d). Two measurements, each of one process read from /proc:
+Issue #9 (and issue #3, benchmark d). Each phase reads one process from /proc (benchmarks/
+procfs.py): CPU in % of one core over the window, VmRSS sampled every second (the window's
+last and largest value), VmHWM (the peak since the process started, start-up included).
 
-* idle - the real daemon (``santebus run``) connected to mosquitto and to a simulated
-  tonometer on a pty that sends nothing (0.01 patients per hour), after a warm-up;
-* 20 Hz telemetry - the daemon has no telemetry source yet (the Modbus devices are issue #7),
-  so a child process runs the daemon's own telemetry path: ``TelemetryBuffer`` (group commit
-  every 5 s) -> ``Outbox`` -> ``Forwarder`` -> ``PahoPublisher`` -> the same broker, fed with
-  20 samples per second. Issue #9 re-measures the whole daemon with every simulated device.
+* idle - the real daemon (``santebus run``) with every device of ``make demo``
+  (simulators/demo.py: two CT-80 tonometers, the NIBP module and the air-puff front-end on
+  ptys, a Bluetooth LE blood-pressure monitor and glucometer on the simulated radio, the cabin
+  climate and fridge logger on a simulated RS-485 line and the power system over Modbus TCP),
+  all connected, with no patients (0.01 per hour: none in the window). The Modbus units are
+  still polled and their telemetry published, and the glucometer still asked for new records:
+  that is what an idle bus does;
+* busy - the same with the demo's patient flow (a patient every 3 s at each tonometer, every
+  10-12 s at the raw-signal devices, a BLE measurement every 15 s per device), a visit open at
+  each station so that readings are bound to it;
+* idle-lean - idle again, the daemon started through benchmarks/lean_daemon.py, which runs it
+  as ``santebus run`` does without importing the CLI's other commands: the difference is what
+  those imports (matplotlib among them) cost the daemon;
+* telemetry - a process running only the daemon's telemetry path at 20 samples/s
+  (``TelemetryBuffer`` -> ``Outbox`` -> ``Forwarder`` -> paho), issue #3's measurement, kept
+  for comparison with its first figures.
 
-Usage, from the repository root: ``python -m benchmarks.footprint [SECONDS]`` (default 30).
+The daemon reads the demo's config without its ``[simulation]`` table, as a production config
+is: the table would make it load the simulators' scenario schema to validate it.
+
+Usage, from the repository root: ``python -m benchmarks.footprint [SECONDS] [--warmup W]
+[--phases idle,busy,idle-lean,telemetry]`` (defaults: all, 30 s windows after 20 s warm-ups;
+about 4 minutes). Prints one line per phase, then one JSON line.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import platform
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,56 +45,113 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from simulators.harness import Mosquitto, Stack
+from benchmarks.procfs import CpuWindow, cpu_seconds, memory
+from simulators.harness import Mosquitto, Process, Stack, santebus
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+ROOT = Path(__file__).parents[1]
+DEMO_CONFIG = ROOT / "examples" / "simulated-bus.toml"
+PHASES = ("idle", "busy", "idle-lean", "telemetry")
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+def production_shaped(config: Path, out: Path) -> Path:
+    """The config without its ``[simulation]`` tables (which come last in the demo's)."""
+    lines = config.read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if line.startswith("[simulation"))
+    out.write_text("".join(lines[:cut]))
+    return out
 
 
-def measure(pid: int, seconds: float) -> dict[str, float]:
-    c0, t0 = cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    c1, t1 = cpu_seconds(pid), time.monotonic()
-    rss, peak = rss_mb(pid)
-    return {"cpu_percent": 100 * (c1 - c0) / (t1 - t0), "rss_mb": rss, "peak_rss_mb": peak}
+def idle_overrides() -> list[str]:
+    """No patients at any device (0.01 per hour; zero is not a valid rate)."""
+    from simulators.demo import BLE_DEVICES, RAW_DEVICES, STATIONS
+
+    sets = [f"simulation.devices.{d}.patients_per_hour=0.01" for d in STATIONS
+            if d.startswith("tono")]  # fmt: skip
+    sets += [f"simulation.devices.{d}.patients_per_hour=0.01" for d in RAW_DEVICES]
+    for device in BLE_DEVICES:
+        sets += [f"simulation.devices.{device}.measurements_per_hour=0.01",
+                 f"simulation.devices.{device}.stored_at_start=0"]  # fmt: skip
+    return sets
 
 
-def idle_daemon(work: Path, seconds: float) -> dict[str, float]:
+def stored_counts(db: Path) -> tuple[int, int]:
+    """(Observations, telemetry packs and events) the reference backend holds."""
+    if not db.exists():
+        return 0, 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        obs = con.execute("SELECT COUNT(*) FROM observations").fetchone()[0]
+        monitoring = con.execute("SELECT COUNT(*) FROM monitoring").fetchone()[0]
+        return int(obs), int(monitoring)
+    except sqlite3.OperationalError:  # the backend has not created its tables yet
+        return 0, 0
+    finally:
+        con.close()
+
+
+def watch(pid: int, others: list[int], seconds: float) -> dict[str, float]:
+    """CPU % of ``pid`` (and of ``others`` together) over ``seconds``; RSS each second."""
+    window = CpuWindow([pid, *others]).start()
+    peak_rss = 0.0
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, 1.0))
+        peak_rss = max(peak_rss, memory(pid).rss_mb)
+    cpu = window.percent()
+    mem = memory(pid)
+    return {
+        "cpu_percent": cpu[pid],
+        "rss_mb": mem.rss_mb,
+        "window_max_rss_mb": max(peak_rss, mem.rss_mb),
+        "hwm_mb": mem.hwm_mb,
+        "pss_mb": mem.pss_mb if mem.pss_mb is not None else float("nan"),
+        "simulators_cpu_percent": sum(cpu[p] for p in others),
+    }
+
+
+def full_daemon(
+    work: Path, busy: bool, warmup: float, seconds: float, lean: bool = False
+) -> dict[str, float]:
+    """One phase: broker, backend, every demo device and the daemon; the daemon measured.
+
+    ``lean``: the daemon started through benchmarks/lean_daemon.py instead of the CLI.
+    """
+    from simulators.demo import STATIONS, _calibrations, _two_stations
+
+    work.mkdir(parents=True)
+    overrides = _two_stations(work) + ([] if busy else idle_overrides())
+    overrides.append("gateway.log_level=WARNING")
+    _calibrations(work / "state" / "calibration")
     broker = Mosquitto(work / "broker").start()
-    config = Path(__file__).parents[1] / "examples" / "simulated-bus.toml"
-    stack = Stack(
-        config,
-        work,
-        broker,
-        [
-            f"devices.tono-1.transport=serial://{work / 'dev' / 'tono-1'}?baudrate=9600",
-            "simulation.devices.tono-1.patients_per_hour=0.01",  # none in the window
-            "simulation.devices.tono-1.unplug_every=0",
-            "gateway.log_level=WARNING",
-        ],
+    stack = Stack(DEMO_CONFIG, work, broker, overrides)
+    sets = [item for item in [f"mqtt.port={broker.port}", f"gateway.state_dir={work / 'state'}",
+                              *overrides] if not item.startswith("simulation.")]  # fmt: skip
+    config = str(production_shaped(DEMO_CONFIG, work / "bus.toml"))
+    argv = (
+        [sys.executable, "-m", "benchmarks.lean_daemon", config, *sets]
+        if lean
+        else santebus("run", "--config", config, *(a for item in sets for a in ("--set", item)))
     )
+    daemon: Process | None = None
     try:
         stack.start_backend()
-        daemon = stack.start_daemon()
-        stack.start_simulator(seconds + 30)
-        time.sleep(8)  # imports, outbox check, connection, device handshake
-        return measure(daemon.proc.pid, seconds)
+        daemon = Process("daemon", argv, stack.logs)
+        simulator = stack.start_simulator(warmup + seconds + 60)
+        for station in dict.fromkeys(STATIONS.values()) if busy else ():  # readings bound
+            stack.run_cli("visit", "start", "--station", station, "--visit", f"V-FP-{station}")
+        time.sleep(warmup)  # imports, outbox check, ptys, BLE connections, first Modbus polls
+        if not daemon.alive():
+            raise RuntimeError(f"the daemon exited; see {daemon.log_path}")
+        before = stored_counts(stack.db)
+        figures = watch(daemon.proc.pid, [simulator.proc.pid], seconds)
+        after = stored_counts(stack.db)
+        figures["observations"] = after[0] - before[0]
+        figures["telemetry_and_events"] = after[1] - before[1]
+        return figures
     finally:
-        stack.stop()  # and the broker
+        if daemon is not None:
+            daemon.stop()
+        stack.stop()  # simulator, backend and the broker
 
 
 def telemetry_child(port: int, state: Path, seconds: float, hz: float) -> None:
@@ -106,11 +183,11 @@ def telemetry_child(port: int, state: Path, seconds: float, hz: float) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        rss, peak = rss_mb(pid)
+        mem = memory(pid)
         return {
             "cpu_percent": 100 * (c1 - c0) / (t1 - t0),
-            "rss_mb": rss,
-            "peak_rss_mb": peak,
+            "rss_mb": mem.rss_mb,
+            "hwm_mb": mem.hwm_mb,
             "samples": n,
             "published": forwarder.stats.published,
             "commits": buffer.stats.commits,
@@ -120,36 +197,66 @@ def telemetry_child(port: int, state: Path, seconds: float, hz: float) -> None:
     box.close()
 
 
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        idle = idle_daemon(work / "idle", seconds)
-        broker = Mosquitto(work / "broker").start()
-        try:
-            (work / "tel").mkdir()
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.footprint", "--telemetry-child",
-                 str(broker.port), str(work / "tel"), str(seconds), "20"],
-                check=True, capture_output=True, text=True, timeout=seconds + 120,
-            ).stdout  # fmt: skip
-            telemetry = json.loads(out.strip().splitlines()[-1])
-        finally:
-            broker.stop()
+def telemetry_path(work: Path, seconds: float) -> dict[str, float]:
+    broker = Mosquitto(work / "broker").start()
+    try:
+        (work / "tel").mkdir()
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.footprint", "--telemetry-child",
+             str(broker.port), str(work / "tel"), str(seconds), "20"],
+            check=True, capture_output=True, text=True, timeout=seconds + 120,
+        ).stdout  # fmt: skip
+        figures: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+        return figures
+    finally:
+        broker.stop()
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.footprint")
+    parser.add_argument("seconds", nargs="?", type=float, default=30.0, help="each window")
+    parser.add_argument("--warmup", type=float, default=20.0, help="before each window")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    args = parser.parse_args(argv)
+    phases = args.phases.split(",")
+    if not set(phases) <= set(PHASES):
+        parser.error(f"--phases: a comma-separated subset of {','.join(PHASES)}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as for Ctrl-C
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="santebus-footprint-") as tmp:
+        for phase in phases:
+            print(f"footprint: {phase} ...", flush=True)
+            work = Path(tmp) / phase
+            if phase == "telemetry":
+                work.mkdir()
+                results[phase] = telemetry_path(work, args.seconds)
+            else:
+                lean = phase == "idle-lean"
+                results[phase] = full_daemon(work, phase == "busy", args.warmup, args.seconds, lean)
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}"
+        f"; windows of {args.seconds:.0f} s after {args.warmup:.0f} s warm-up"
     )
-    print(f"daemon idle ({seconds:.0f} s): CPU {idle['cpu_percent']:.2f} % of a core, "
-          f"RSS {idle['rss_mb']:.1f} MB (peak {idle['peak_rss_mb']:.1f} MB)")  # fmt: skip
-    print(f"telemetry path at 20 Hz ({seconds:.0f} s, {telemetry['samples']:.0f} samples, "
-          f"{telemetry['published']:.0f} packs published, "
-          f"{telemetry['commits']:.0f} group commits): "
-          f"CPU {telemetry['cpu_percent']:.2f} % of a core, RSS {telemetry['rss_mb']:.1f} MB "
-          f"(peak {telemetry['peak_rss_mb']:.1f} MB)")  # fmt: skip
+    for phase in PHASES[:3]:
+        if phase in results:
+            r = results[phase]
+            print(f"daemon {phase}, every demo device: CPU {r['cpu_percent']:.2f} % of a core, "
+                  f"RSS {r['rss_mb']:.1f} MB (window max {r['window_max_rss_mb']:.1f}, HWM "
+                  f"{r['hwm_mb']:.1f}, Pss {r['pss_mb']:.1f}); {r['observations']:.0f} "
+                  f"Observations and {r['telemetry_and_events']:.0f} telemetry packs/events "
+                  f"stored in the window; simulators {r['simulators_cpu_percent']:.1f} % "
+                  "of a core")  # fmt: skip
+    if "telemetry" in results:
+        t = results["telemetry"]
+        print(f"telemetry path at 20 Hz ({t['samples']:.0f} samples, {t['published']:.0f} packs "
+              f"published, {t['commits']:.0f} group commits): CPU {t['cpu_percent']:.2f} % of a "
+              f"core, RSS {t['rss_mb']:.1f} MB (HWM {t['hwm_mb']:.1f} MB)")  # fmt: skip
+    rounded = {p: {k: round(v, 2) for k, v in r.items()} for p, r in results.items()}
+    print(json.dumps({"benchmark": "footprint", "seconds": args.seconds, **rounded}))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--telemetry-child":
+    if sys.argv[1:2] == ["--telemetry-child"]:
         telemetry_child(int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
     else:
-        main()
+        main(sys.argv[1:])

@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 import time
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -44,7 +45,10 @@ def main() -> int:
     work = Path(os.environ.get("DEMO_DIR", ".demo")).resolve()
     shutil.rmtree(work, ignore_errors=True)
     broker = Mosquitto(work / "broker").start()
-    stack = Stack(config, work, broker, _two_stations(work))
+    metrics_port = free_port()
+    stack = Stack(
+        config, work, broker, [*_two_stations(work), f"health.metrics_port={metrics_port}"]
+    )
     for line in _calibrations(work / "state" / "calibration"):
         print(line)
     print(f"demo: broker on 127.0.0.1:{broker.port}, {seconds:.0f} s session, logs in {stack.logs}")
@@ -54,10 +58,13 @@ def main() -> int:
         sim = stack.start_simulator(seconds)
         started = time.monotonic()
         reception = _Reception(stack)
+        ops_shown = False
         while sim.alive():
             time.sleep(2.5)
             elapsed = time.monotonic() - started
             reception.tick(elapsed, seconds)
+            if not ops_shown and elapsed > 0.6 * seconds:
+                ops_shown = _ops_view(stack, metrics_port)
             if sim.alive() and int(elapsed) % 10 < 3:
                 made = len(stack.ledger_entries())
                 print(f"demo: t={elapsed:3.0f}s  readings produced so far: {made}")
@@ -103,6 +110,25 @@ def main() -> int:
         print(f"demo: FAILED: telemetry reached the backend from {sorted(sources)} only")
         return 1
     return 0 if result.unaccounted == 0 else 1
+
+
+def _ops_view(stack: Stack, metrics_port: int) -> bool:
+    """Print what an ops engineer sees of the running daemon (issue #9): status, metrics."""
+    print(stack.run_cli("status").rstrip())
+    for line in _metrics(metrics_port):
+        print(line)
+    return True
+
+
+def _metrics(port: int) -> list[str]:
+    """A few lines of the daemon's Prometheus page (device links, backlog, calibrations)."""
+    shown = ("santebus_device_up", "santebus_outbox_rows{", "santebus_calibration_days_left",
+             "santebus_mqtt_connected")  # fmt: skip
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        text = answer.read().decode()
+    lines = [ln for ln in text.splitlines() if ln.startswith(shown)]
+    return [f"demo: {url} ({len(text.splitlines())} lines), of which:", *lines]
 
 
 #: the cabin value in an operating-condition note (one summary line per condition, not value)

@@ -14,9 +14,12 @@ in docs/operations.md ("Health: status and metrics").
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -224,8 +227,43 @@ def registry(take: Callable[[], Snapshot]) -> CollectorRegistry:
     """A registry of its own: the daemon's collector and the process collector."""
     reg = CollectorRegistry(auto_describe=False)  # no collect() at registration
     reg.register(DaemonCollector(take))
-    ProcessCollector(registry=reg)
+    reg.register(SelfCollector())
     return reg
+
+
+class SelfCollector(Collector):
+    """The standard ``process_*`` metrics, from /proc/self only.
+
+    prometheus-client's ProcessCollector needs /proc/stat (the boot time), which the unit's
+    ``ProcSubset=pid`` hides: it would then export nothing. This reads only the process's own
+    entries and takes the start time from the moment it was created (the daemon's start).
+    """
+
+    def __init__(self) -> None:
+        self.start = time.time()
+        self.page = os.sysconf("SC_PAGESIZE")
+
+    def collect(self) -> Iterator[Metric]:
+        cpu = os.times()
+        yield CounterMetricFamily(
+            "process_cpu_seconds", "User and system CPU time spent.", cpu.user + cpu.system
+        )
+        yield GaugeMetricFamily(
+            "process_start_time_seconds", "Start time of the process (Unix time).", self.start
+        )
+        try:
+            statm = Path("/proc/self/statm").read_text(encoding="ascii").split()
+            size, resident = int(statm[0]), int(statm[1])
+            fds = sum(1 for _ in Path("/proc/self/fd").iterdir())
+        except OSError:  # no /proc (not Linux): only what os.times() gives
+            return
+        yield GaugeMetricFamily(
+            "process_virtual_memory_bytes", "Virtual memory size.", size * self.page
+        )
+        yield GaugeMetricFamily(
+            "process_resident_memory_bytes", "Resident memory size.", resident * self.page
+        )
+        yield GaugeMetricFamily("process_open_fds", "Open file descriptors.", fds)
 
 
 def exposition(reg: CollectorRegistry, accept: str = "") -> tuple[bytes, str]:
