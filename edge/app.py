@@ -22,6 +22,7 @@ from drivers.codec.sampletransfer import TransferStats
 from drivers.devices.airpuff import AirpuffDriver
 from drivers.devices.ct80 import Ct80Driver, Ct80Stats
 from drivers.devices.nibp import NibpDriver
+from drivers.devices.refractor import RefractorDriver, RefractorStats
 from drivers.readings import Delivery, RawRecording
 from drivers.transport import ByteTransport, open_transport
 from edge.config import (
@@ -31,6 +32,7 @@ from edge.config import (
     EdgeConfig,
     NibpDevice,
     RawSignalDevice,
+    RefractorDevice,
     SerialDevice,
 )
 from edge.config_modbus import ModbusDevice
@@ -289,6 +291,12 @@ class Daemon:
 
             def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
                 return Ct80Driver(transport, device_id, stats=stats).deliveries()
+
+        elif isinstance(device, RefractorDevice):
+            refr = self.stats[device_id] = RefractorStats()
+
+            def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
+                return RefractorDriver(transport, device_id, stats=refr).deliveries()
 
         else:
             deliveries = self._raw(device_id, device, events, health)

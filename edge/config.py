@@ -164,6 +164,12 @@ class Ct80Device(_SerialDevice):
     kind: Literal["ct80"]
 
 
+class RefractorDevice(_SerialDevice):
+    """An autorefractor / keratometer on RS-232 (drivers/devices/refractor, docs/refraction.md)."""
+
+    kind: Literal["refractor"]
+
+
 class _RawSignalDevice(_SerialDevice):
     """A raw-signal front-end: the gateway derives the readings from its samples (edge/signal).
 
@@ -233,10 +239,10 @@ class BleDevice(_Strict):
 
 
 RawSignalDevice = NibpDevice | AirpuffDevice
-SerialDevice = Ct80Device | NibpDevice | AirpuffDevice
+SerialDevice = Ct80Device | RefractorDevice | NibpDevice | AirpuffDevice
 MeasuringDevice = SerialDevice | BleDevice
 DeviceConfig = Annotated[
-    Ct80Device | NibpDevice | AirpuffDevice | BleDevice | ModbusDevice,
+    Ct80Device | RefractorDevice | NibpDevice | AirpuffDevice | BleDevice | ModbusDevice,
     Field(discriminator="kind"),
 ]
 

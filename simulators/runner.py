@@ -30,6 +30,7 @@ from simulators.ct80 import SimulatedCt80
 from simulators.ledger import Ledger
 from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario, SimulatedNibp
+from simulators.refractor import RefractorScenario, SimulatedRefractor
 from simulators.scenario import BenchScenario, BleScenario, SimulationConfig, TonometerScenario
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ async def build(
             device = _device(data, device_id, "ct80")
             link = _link_path(device["transport"])
             devices.append(SimulatedCt80(device_id, link, scenario, ledger, zone, device_rng))
+        elif isinstance(scenario, RefractorScenario):
+            link = _link_path(_device(data, device_id, "refractor")["transport"])
+            devices.append(SimulatedRefractor(device_id, link, scenario, ledger, zone, device_rng))
         elif isinstance(scenario, NibpScenario | AirpuffScenario):
             teed = sim.bench is not None and device_id in sim.bench.devices
             devices.append(

@@ -14,6 +14,7 @@ from simulators.airpuff import AirpuffScenario
 from simulators.manometer import ManometerScenario
 from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario
+from simulators.refractor import RefractorScenario
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -107,6 +108,7 @@ DeviceScenario = Annotated[
     | Annotated[BleScenario, Tag("ble")]
     | Annotated[NibpScenario, Tag("nibp")]
     | Annotated[AirpuffScenario, Tag("airpuff")]
+    | Annotated[RefractorScenario, Tag("refractor")]
     | Annotated[ModbusScenario, Tag("modbus")],
     Discriminator(_kind),
 ]

@@ -6,9 +6,10 @@ updates, read in place. Nothing in a snapshot identifies a patient - no visit id
 no reading value - since ops engineers read it; a device appears by its config id, kind,
 state and counters, its calibration by record id and validity.
 
-Frame errors per device are what each driver counts: a CT-80's and a raw-signal front-end's
-bursts of garbled frames (``garbled_frames``), a BLE device's malformed characteristic values
-(``malformed``), a Modbus unit's garbled answers and CRC mismatches (``frame_errors``).
+Frame errors per device are what each driver counts: a CT-80's, an autorefractor's and a
+raw-signal front-end's bursts of garbled frames (``garbled_frames``), a BLE device's malformed
+characteristic values (``malformed``), a Modbus unit's garbled answers and CRC mismatches
+(``frame_errors``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from calibration.records import CalibrationBook, CalibrationError, days_left
 from drivers.ble.driver import BleStats
 from drivers.codec.sampletransfer import TransferStats
 from drivers.devices.ct80 import Ct80Stats
+from drivers.devices.refractor import RefractorStats
 from drivers.modbus.poller import PollStats
 from edge.config import EdgeConfig
 from edge.config_modbus import ModbusDevice
@@ -39,7 +41,7 @@ from edge.supervise import DeviceHealth
 log = logging.getLogger(__name__)
 
 #: what a driver counts, kept by the daemon per device (edge/app.py)
-DriverStats = Ct80Stats | TransferStats | BleStats | PollStats
+DriverStats = Ct80Stats | RefractorStats | TransferStats | BleStats | PollStats
 
 
 def frame_errors(stats: DriverStats) -> int:

@@ -54,12 +54,14 @@ class Panel:
     """Readings of one record coded as one Observation with a component per member."""
 
     code: Coding
-    mdc: Coding
+    mdc: Coding | None
     members: tuple[str, ...]
+    body_site: Coding | None = None
+    method: str | None = None
 
     @property
     def codings(self) -> tuple[Coding, ...]:
-        return (self.code, self.mdc)
+        return (self.code,) if self.mdc is None else (self.code, self.mdc)
 
 
 _NCT = "Non-contact (air-puff) tonometry"
@@ -148,6 +150,47 @@ PANELS: dict[str, Panel] = {
         ("bp.systolic", "bp.diastolic", "bp.mean"),
     ),
 }
+
+# --------------------------------------------------------------- autorefractor / keratometer
+
+_REFRACTION = Coding(SNOMED, "251794006", "Refraction")
+_AUTOREFRACTION = "Objective refraction by autorefractor (minus-cylinder convention)"
+_KERATOMETRY = "Automated keratometry (keratometric index 1.3375)"
+_REFRACTION_PARTS = {
+    "sphere": (Coding(SNOMED, "251795007", "Power of sphere"), "D", "[diop]"),
+    "cylinder": (Coding(SNOMED, "251797004", "Power of cylinder"), "D", "[diop]"),
+    "axis": (Coding(SNOMED, "251799001", "Axis of cylinder"), "deg", "deg"),
+}
+_K = {
+    "k1": Coding(SANTEBUS, "keratometry-k1", "Keratometry, flat meridian (K1)"),
+    "k2": Coding(SANTEBUS, "keratometry-k2", "Keratometry, steep meridian (K2)"),
+}
+_K_PARTS = {
+    "radius": (Coding(SANTEBUS, "corneal-radius", "Corneal radius of curvature"), "mm", "mm"),
+    "power": (Coding(SANTEBUS, "corneal-power", "Corneal power"), "D", "[diop]"),
+    "axis": (Coding(SANTEBUS, "corneal-meridian-axis", "Axis of the meridian"), "deg", "deg"),
+}
+
+
+def _eye_codes() -> None:
+    """Refraction and keratometry panels of each eye, and their members, into the tables."""
+    for side, site in (("right", _RIGHT_EYE), ("left", _LEFT_EYE)):
+        members = tuple(f"refraction.{side}.{part}" for part in _REFRACTION_PARTS)
+        PANELS[f"refraction.{side}"] = Panel(_REFRACTION, None, members, site, _AUTOREFRACTION)
+        for part, (code, unit, ucum) in _REFRACTION_PARTS.items():
+            QUANTITIES[f"refraction.{side}.{part}"] = QuantityCode(code, unit, ucum, site)
+        for k, k_code in _K.items():
+            members = tuple(f"kerato.{side}.{k}.{part}" for part in _K_PARTS)
+            PANELS[f"kerato.{side}.{k}"] = Panel(k_code, None, members, site, _KERATOMETRY)
+            for part, (code, unit, ucum) in _K_PARTS.items():
+                QUANTITIES[f"kerato.{side}.{k}.{part}"] = QuantityCode(code, unit, ucum, site)
+
+
+_eye_codes()
+QUANTITIES["pd"] = QuantityCode(
+    Coding(SANTEBUS, "pupillary-distance", "Pupillary distance (far)"), "mm", "mm",
+    method="Measured by the autorefractor",
+)  # fmt: skip
 
 #: member quantity -> its panel's name
 PANEL_OF = {member: name for name, panel in PANELS.items() for member in panel.members}

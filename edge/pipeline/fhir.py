@@ -178,9 +178,10 @@ def observation(m: Measurement) -> dict[str, Any]:
             "type": "Patient",
             "identifier": {"system": VISIT_SYSTEM, "value": m.subject},
         }
-    if qc is not None and qc.body_site is not None:
-        obs["bodySite"] = {"coding": [_coding(qc.body_site)]}
-    method = m.method or (qc.method if qc is not None else None)
+    spec = panel if panel is not None else qc  # a panel's site and method are its own
+    if spec is not None and spec.body_site is not None:
+        obs["bodySite"] = {"coding": [_coding(spec.body_site)]}
+    method = m.method or (spec.method if spec is not None else None)
     if method is not None:
         obs["method"] = {"text": method}
     notes = [{"text": flag} for flag in m.flags]

@@ -57,7 +57,31 @@ PLAUSIBLE: dict[str, Range] = {
     # capillary glucose meters read about 0.6-33 mmol/L (ISO 15197 claims); wider here
     "glucose": Range(0.5, 40.0, "mmol/L"),
     "spo2": Range(50, 100, "%"),
+    # autorefractor / keratometer (docs/refraction.md), per eye below: sphere +-30 D (issue
+    # #10's bound, beyond any autorefractor's range); cylinder in the minus-cylinder convention
+    # the device sends, so above 0 is a fault; axis 0-180 deg (0: the device's axis of a zero
+    # cylinder); corneal radius 5-11 mm and power 30-70 D (337.5 / r for r in that range);
+    # pupillary distance 40-85 mm (adults, wide)
+    "pd": Range(40, 85, "mm"),
 }
+_EYE_PLAUSIBLE = {
+    "refraction.{}.sphere": Range(-30, 30, "D"),
+    "refraction.{}.cylinder": Range(-15, 0, "D"),
+    "refraction.{}.axis": Range(0, 180, "deg"),
+    "kerato.{}.k1.radius": Range(5, 11, "mm"),
+    "kerato.{}.k1.power": Range(30, 70, "D"),
+    "kerato.{}.k1.axis": Range(0, 180, "deg"),
+    "kerato.{}.k2.radius": Range(5, 11, "mm"),
+    "kerato.{}.k2.power": Range(30, 70, "D"),
+    "kerato.{}.k2.axis": Range(0, 180, "deg"),
+}
+PLAUSIBLE.update(
+    {name.format(side): rng for name, rng in _EYE_PLAUSIBLE.items() for side in ("right", "left")}
+)
+#: corneal power = (1.3375 - 1) / radius (standard keratometric index); a device using 1.332
+#: is off by about 0.7 D at 7.8 mm, so 1 D apart only a corrupted value can be
+KERATOMETRIC_INDEX = 1.3375
+KERATO_TOLERANCE_D = 1.0
 
 #: screening reference ranges for the interpretation (adults)
 REFERENCE: dict[str, Range] = {
@@ -145,6 +169,28 @@ def _implausible(r: DeviceReading) -> str | None:
 
 
 def _cross_checks(readings: Sequence[DeviceReading]) -> list[tuple[int, int, str]]:
+    return _bp_checks(readings) + _kerato_checks(readings)
+
+
+def _kerato_checks(readings: Sequence[DeviceReading]) -> list[tuple[int, int, str]]:
+    """Each meridian's power must be what its radius gives (1.3375 index, within 1 D)."""
+    at = {r.quantity: (i, r.value) for i, r in enumerate(readings) if r.value is not None}
+    out = []
+    for name, (i, radius) in at.items():
+        if not name.endswith(".radius") or radius is None or radius <= 0:
+            continue
+        power = at.get(name.removesuffix(".radius") + ".power")
+        if power is None or power[1] is None:
+            continue
+        expected = (KERATOMETRIC_INDEX - 1) * 1000 / radius
+        if abs(power[1] - expected) > KERATO_TOLERANCE_D:
+            meridian = name.removesuffix(".radius")
+            out.append((i, power[0], f"{meridian}: power {power[1]:g} D does not match radius "
+                        f"{radius:g} mm ({expected:.2f} D expected)"))  # fmt: skip
+    return out
+
+
+def _bp_checks(readings: Sequence[DeviceReading]) -> list[tuple[int, int, str]]:
     values = {
         r.quantity: (i, _in(r.value, r.unit, PULSE_PRESSURE))
         for i, r in enumerate(readings)
