@@ -157,17 +157,22 @@ def backend(
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
 @click.option(
     "--what",
-    type=click.Choice(["observations", "telemetry", "events"]),
+    type=click.Choice(["observations", "telemetry", "events", "objects"]),
     default="observations",
     show_default=True,
 )
 def backend_export(db: Path, what: str) -> None:
-    """Print what the backend stored as JSON lines (Observations, telemetry packs or events)."""
+    """Print what the backend stored as JSON lines (Observations, telemetry, events, objects).
+
+    ``objects``: per large object, its id, size, sha256, whether the reassembled object was
+    verified, chunks stored and duplicate chunks received.
+    """
     store = importlib.import_module("simulators.backend.store")
-    lines = (
-        store.export_lines(db)
-        if what == "observations"
-        else store.export_monitoring(db, "telemetry" if what == "telemetry" else "event")
-    )
+    if what == "objects":
+        lines = importlib.import_module("simulators.backend.objects").export_objects(db)
+    elif what == "observations":
+        lines = store.export_lines(db)
+    else:
+        lines = store.export_monitoring(db, "telemetry" if what == "telemetry" else "event")
     for line in lines:
         click.echo(line)

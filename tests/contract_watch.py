@@ -5,9 +5,10 @@ An autouse fixture (tests/conftest.py) registers a :class:`ContractWatch` with t
 second broker, a restarted one, the TLS one - gets a subscriber on ``#`` through the product's
 own MQTT adapter, and at the end of the test every message seen must pass
 :func:`tests.contract.violations` (topic in the document, payload valid against the message's
-schema, Observations valid FHIR R4). A test that publishes an invalid payload on purpose says so
-with ``@pytest.mark.publishes_invalid(match=...)``, and then at least one violation must occur
-and every violation must contain ``match``.
+schema, Observations and Media manifests valid FHIR R4; object chunks on ``.../obj/...`` are
+raw bytes, so only their topic is checked). A test that publishes an invalid payload on purpose
+says so with ``@pytest.mark.publishes_invalid(match=...)``, and then at least one violation must
+occur and every violation must contain ``match``.
 """
 
 from __future__ import annotations

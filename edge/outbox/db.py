@@ -1,4 +1,8 @@
-"""SQLite helpers of the outbox: error mapping, immediate transactions, the full-disk test."""
+"""SQLite helpers of the outbox.
+
+Error mapping, immediate transactions, the full-disk test, and the migration of files of an
+earlier schema.
+"""
 
 from __future__ import annotations
 
@@ -45,3 +49,31 @@ class Tx:
             self._db.execute("COMMIT")
         elif self._db.in_transaction:
             self._db.execute("ROLLBACK")
+
+
+#: columns added since the first schema: (name, SQL type and default)
+_ADDED_COLUMNS = (("priority", "INTEGER NOT NULL DEFAULT 0"), ("schema", "TEXT"))
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Bring an outbox file of an earlier schema up to date, in one transaction.
+
+    Run before the schema script: it adds the columns that file lacks (``ALTER TABLE ... ADD
+    COLUMN``, which keeps every row, the new column taking its default) and drops an
+    ``outbox_pending`` index that is not on ``(priority, seq)``, which the script then creates
+    again. A fresh file has no ``outbox`` table yet: nothing to do. Returns what it changed.
+    """
+    done: list[str] = []
+    with Tx(db):
+        columns = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
+        if not columns:
+            return done
+        for name, definition in _ADDED_COLUMNS:
+            if name not in columns:
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {definition}")
+                done.append(f"column {name}")
+        indexed = [r[2] for r in db.execute("PRAGMA index_info(outbox_pending)")]
+        if indexed and indexed != ["priority", "seq"]:
+            db.execute("DROP INDEX outbox_pending")
+            done.append("index outbox_pending")
+    return done

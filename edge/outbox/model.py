@@ -17,11 +17,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts   INTEGER NOT NULL DEFAULT 0,
     created_at REAL    NOT NULL,
     sent_at    REAL,
-    reason     TEXT
+    reason     TEXT,
+    -- 0: readings, events, telemetry; 1: chunks of a large object (edge/publish/objects.py),
+    -- sent after every pending row of priority 0 (edge/outbox/queries.py)
+    priority   INTEGER NOT NULL DEFAULT 0,
+    -- the MQTT 5 `schema` user property when it is not the kind's default (NULL)
+    schema     TEXT
 );
 -- Partial indexes: a row sits in at most one, so marking it sent or deleting it touches one
--- entry where (state, seq) and (state, sent_at) indexes touched two.
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE state = 'pending';
+-- entry where (state, seq) and (state, sent_at) indexes touched two. A file of the first
+-- schemas is migrated first (edge/outbox/db.py: migrate), its outbox_pending on (seq) dropped.
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (priority, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_in_flight ON outbox (sent_at) WHERE state = 'in_flight';
 DROP INDEX IF EXISTS outbox_state_seq;  -- the two full indexes of the first schema
 DROP INDEX IF EXISTS outbox_state_sent;
@@ -72,11 +78,20 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class NewRow:
+    """A message to store.
+
+    ``priority`` 0 is sent first; rows of a higher priority (chunks of a large object) only
+    after every pending row of priority 0, and only a few of them at a time. ``schema`` is the
+    MQTT 5 ``schema`` user property when it is not the default of ``kind``.
+    """
+
     msg_id: str
     device: str
     topic: str
     payload: bytes
     kind: str = "clinical"
+    priority: int = 0
+    schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +107,8 @@ class Row:
     created_at: float
     sent_at: float | None
     reason: str | None
+    priority: int = 0
+    schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from edge.outbox.db import Tx, guarded, is_full
+from edge.outbox.db import Tx, guarded, is_full, migrate
 from edge.outbox.model import (
     SCHEMA,
     Budget,
@@ -37,13 +37,12 @@ from edge.outbox.model import (
     Row,
     Usage,
 )
+from edge.outbox.queries import COLUMNS, due_rows, iter_rows
 
 log = logging.getLogger(__name__)
 
 #: pages the bookkeeping connection may use beyond the budget (256 KiB with 4 KiB pages)
 _BOOKKEEPING_PAGES = 64
-
-_COLUMNS = "seq, msg_id, device, kind, topic, payload, state, attempts, created_at, sent_at, reason"
 
 
 class Outbox:
@@ -61,6 +60,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute(f"PRAGMA journal_size_limit = {self.budget.reserve_bytes // 2}")
+        migrated = migrate(self._db)  # a file of an earlier schema: before the script
+        if migrated:
+            log.info("outbox migrated path=%s changes=%s", path, ",".join(migrated))
         self._db.executescript(SCHEMA)
         # Bookkeeping that may be lost in a power cut without losing data - marking rows sent,
         # deleting acknowledged rows - goes through a second connection with
@@ -171,9 +173,10 @@ class Outbox:
                 before = self._db.total_changes
                 self._db.executemany(
                     # ON CONFLICT(msg_id), not OR IGNORE: that would also swallow CHECK failures
-                    "INSERT INTO outbox (msg_id, device, kind, topic, payload, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING",
-                    [(r.msg_id, r.device, r.kind, r.topic, r.payload, stamp) for r in rows],
+                    "INSERT INTO outbox (msg_id, device, kind, topic, payload, created_at,"
+                    " priority, schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (msg_id) DO NOTHING",
+                    [(*_fields(r), stamp, r.priority, r.schema) for r in rows],
                 )
                 added = self._db.total_changes - before
                 extra = sum(len(r.payload) for r in rows if r.kind != "clinical")
@@ -285,29 +288,28 @@ class Outbox:
     # ----------------------------------------------------------------- reading
 
     @guarded
-    def due(self, limit: int, resend_after: float, now: float | None = None) -> list[Row]:
-        """Rows to publish now, oldest first: pending ones, then in-flight ones gone stale."""
+    def due(
+        self,
+        limit: int,
+        resend_after: float,
+        now: float | None = None,
+        *,
+        max_object_in_flight: int | None = None,
+    ) -> list[Row]:
+        """Rows to publish now: pending ones, then in-flight ones gone stale; chunks last.
+
+        Priority 0 first, oldest first; rows of a higher priority (chunks of large objects)
+        only in the room left, at most ``max_object_in_flight`` of them outstanding at once
+        (edge/outbox/queries.py).
+        """
         stamp = time.time() if now is None else now
-        # Two index range scans rather than one OR (which scans the whole table): the drain
-        # of a large backlog calls this once per quarter window.
-        pending = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
-            (limit,),
-        ).fetchall()
-        # ORDER BY sent_at, not seq: the partial index answers it, where ORDER BY seq made the
-        # planner walk the whole table looking for stale rows that mostly do not exist.
-        stale = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'in_flight' AND sent_at < ?"
-            " ORDER BY sent_at LIMIT ?",
-            (stamp - resend_after, limit),
-        ).fetchall()
-        return [Row(*r) for r in sorted(pending + stale)[:limit]]
+        return due_rows(self._db, limit, stamp - resend_after, max_object_in_flight)
 
     @guarded
     def get(self, key: str) -> Row | None:
         column = "seq" if key.isdigit() else "msg_id"
         found = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE {column} = ?", (key,)
+            f"SELECT {COLUMNS} FROM outbox WHERE {column} = ?", (key,)
         ).fetchone()
         return Row(*found) if found else None
 
@@ -376,17 +378,12 @@ class Outbox:
         return crossed
 
     def rows(self, state: str | None = None, limit: int | None = None) -> Iterator[Row]:
-        query = f"SELECT {_COLUMNS} FROM outbox"
-        args: list[object] = []
-        if state is not None:
-            query += " WHERE state = ?"
-            args.append(state)
-        query += " ORDER BY seq"
-        if limit is not None:
-            query += " LIMIT ?"
-            args.append(limit)
-        for r in self._db.execute(query, args):
-            yield Row(*r)
+        """Every row (of ``state``), by seq."""
+        return iter_rows(self._db, state, limit)
 
     def _transaction(self) -> Tx:
         return Tx(self._db)
+
+
+def _fields(r: NewRow) -> tuple[str, str, str, str, bytes]:
+    return r.msg_id, r.device, r.kind, r.topic, r.payload

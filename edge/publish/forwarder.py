@@ -6,6 +6,10 @@ them, and are sent again after ``resend_after`` seconds otherwise (at-least-once
 stable message id lets the backend de-duplicate). A PUBACK refusal (MQTT 5 reason >= 0x80)
 marks the row ``rejected`` with its reason instead.
 
+Chunks of large objects (edge/publish/objects.py) are rows like any other: QoS 1, the same
+window, acks and re-sends. The outbox hands them out only after every pending reading and at
+most ``max_object_in_flight`` at a time, so a photograph upload never holds readings back.
+
 The stats (counters, PUBLISH -> PUBACK and PUBLISH -> backend-ack latencies) are read at scrape
 time by the health endpoints (edge/health).
 """
@@ -47,6 +51,9 @@ _TRACKED_SENDS = 4096
 class ForwarderSettings:
     resend_after: float = 30.0
     max_in_flight: int = 20
+    #: chunks of large objects outstanding at once (edge/outbox/queries.py): the rest of the
+    #: window stays free for readings, which never wait behind a whole photograph
+    max_object_in_flight: int = 2
     backoff_min: float = 1.0
     backoff_max: float = 60.0
     puback_timeout: float = 30.0
@@ -243,7 +250,10 @@ class Forwarder:
                 fut = link.send(
                     row.topic,
                     row.payload,
-                    user_properties={"msg-id": row.msg_id, "schema": SCHEMAS[row.kind]},
+                    user_properties={
+                        "msg-id": row.msg_id,
+                        "schema": row.schema or SCHEMAS[row.kind],
+                    },
                 )
                 window.awaiting[row.msg_id] = now
                 fut.add_done_callback(functools.partial(self._on_puback, window, row))
@@ -255,7 +265,11 @@ class Forwarder:
     def _take_due(self, window: _Window) -> list[Row]:
         """Rows to send now, marked in flight: one query and one commit per chunk."""
         room = window.limit - len(window.awaiting)
-        due = self.outbox.due(room, self.settings.resend_after)
+        due = self.outbox.due(
+            room,
+            self.settings.resend_after,
+            max_object_in_flight=self.settings.max_object_in_flight,
+        )
         rows = [r for r in due if r.msg_id not in window.awaiting]
         if rows:
             self.outbox.mark_sent([r.msg_id for r in rows])
@@ -363,6 +377,9 @@ class Forwarder:
     def _apply_ack(self, stored: list[str], rejected: list[tuple[str, str]]) -> None:
         deleted = self.outbox.confirm(stored)
         self.stats.confirmed += deleted
+        if deleted:
+            # acked rows free room under max_object_in_flight: the next chunks are due now
+            self.wake.set()
         now = asyncio.get_running_loop().time()
         for msg_id in stored:
             sent = self._sent_at.pop(msg_id, None)

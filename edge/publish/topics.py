@@ -20,6 +20,10 @@ class Topics:
     def obs(self, device: str) -> str:
         return f"{self.prefix}/obs/{device}"
 
+    def obj(self, device: str, object_id: str, index: int) -> str:
+        """Chunk ``index`` (from 0) of large object ``object_id`` (edge/publish/objects.py)."""
+        return f"{self.prefix}/obj/{device}/{object_id}/{index}"
+
     def telemetry(self, source: str) -> str:
         return f"{self.prefix}/telemetry/{source}"
 

@@ -28,12 +28,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from simulators.backend.objects import Chunk, Manifest
 from simulators.backend.store import BackendStore
-from simulators.backend.validate import InvalidPayloadError, validate
+from simulators.backend.validate import (
+    InvalidPayloadError,
+    check_manifest,
+    check_observation,
+    parse,
+)
 
 log = logging.getLogger(__name__)
 
 OBS_FILTER = "santebus/v1/+/obs/+"
+#: chunks of large objects: santebus/v1/{bus}/obj/{device}/{object_id}/{index}
+OBJ_FILTER = "santebus/v1/+/obj/+/+/+"
 #: telemetry packs and events: kept for the operators' view (docs/asyncapi.yaml), not acked
 MONITOR_FILTERS = ("santebus/v1/+/telemetry/+", "santebus/v1/+/events")
 
@@ -56,6 +64,9 @@ class ReferenceBackend:
         self.topic_filter = OBS_FILTER if share is None else f"$share/{share}/{OBS_FILTER}"
         self.monitor_filters = [f if share is None else f"$share/{share}/{f}"
                                 for f in MONITOR_FILTERS]  # fmt: skip
+        self.object_filter = OBJ_FILTER if share is None else f"$share/{share}/{OBJ_FILTER}"
+        #: chunks and manifests of large objects awaiting the next commit
+        self._objects: list[Chunk | Manifest] = []
         self._monitor: list[tuple[str, str, str, str, str]] = []
         self.store = store
         self._lock = threading.Lock()
@@ -90,7 +101,7 @@ class ReferenceBackend:
         if isinstance(sock, socket.socket):  # no Nagle on PUBACKs and acks (see edge mqtt.py)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Always (re)subscribe: a broker restarted without persistence has no session for us.
-        client.subscribe([(f, 1) for f in self.monitor_filters])
+        client.subscribe([(f, 1) for f in (*self.monitor_filters, self.object_filter)])
         client.subscribe(self.topic_filter, qos=1)
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
@@ -106,10 +117,19 @@ class ReferenceBackend:
             with self._lock:
                 self._monitor.append((header or str(message.mid), kind, parts[2], source, text))
             return
+        if parts[3] == "obj":
+            self._chunk(client, message.topic, header, bytes(message.payload))
+            return
         bus, device = parts[2], parts[4]
         try:
             payload = bytes(message.payload)
-            msg_id, _ = validate(payload, header)
+            doc = parse(payload, header)
+            if isinstance(doc, dict) and doc.get("resourceType") == "Media":
+                manifest = check_manifest(doc, header, message.topic)
+                with self._lock:
+                    self._objects.append(manifest)
+                return
+            msg_id, _ = check_observation(doc, header)
         except Exception as exc:  # noqa: BLE001 - any bad payload is a rejection, never a crash
             error = (
                 exc
@@ -127,6 +147,21 @@ class ReferenceBackend:
                 # stored as received (valid UTF-8 JSON by now); export canonicalises it
                 self._batch.append((msg_id, bus, device, payload.decode()))
 
+    def _chunk(self, client: paho.Client, topic: str, header: str | None, data: bytes) -> None:
+        """A chunk of a large object: kept for the next commit, or refused if unaddressable."""
+        _, _, bus, _, device, object_id, index = topic.split("/")
+        if header is None or not index.isdigit():
+            self.rejected += 1
+            self.store.reject(header, topic, "chunk without msg-id or index", data)
+            log.warning("backend rejected topic=%s reason='chunk without msg-id or index'", topic)
+            if header is not None:
+                ack = {"stored": [], "rejected": [{"id": header, "reason": "bad chunk topic"}]}
+                client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
+            return
+        chunk = Chunk(bus, device, object_id, int(index), header, topic, data)
+        with self._lock:
+            self._objects.append(chunk)
+
     def flush(self, older_than: float = 0.0) -> int:
         """Group-commit what arrived, then - only then - ack it, one message per bus."""
         with self._flushing:  # one commit at a time, and acks in commit order
@@ -136,9 +171,29 @@ class ReferenceBackend:
                     batch = []
                 else:
                     batch, self._batch = self._batch, []
+                objects, self._objects = self._objects, []
             if monitor:
                 self.store.store_monitoring(monitor)
-            return self._commit(batch) if batch else 0
+            committed = self._commit(batch) if batch else 0
+            if objects:
+                self._commit_objects(objects)
+            return committed + len(objects)
+
+    def _commit_objects(self, items: list[Chunk | Manifest]) -> None:
+        """Store chunks and manifests, then ack what they decided, one message per bus."""
+        outcome = self.store.store_objects(items)
+        self.duplicates += outcome.duplicates
+        self.rejected += len(outcome.refusals)
+        for msg_id, topic, reason, _ in outcome.refusals:
+            log.warning("backend rejected msg_id=%s topic=%s reason=%r", msg_id, topic, reason)
+        for object_id in outcome.completed:
+            log.info("backend object verified object_id=%s", object_id)
+        for bus in sorted({*outcome.stored, *outcome.rejected}):
+            ack = {
+                "stored": outcome.stored.get(bus, []),
+                "rejected": [{"id": i, "reason": r} for i, r in outcome.rejected.get(bus, [])],
+            }
+            self.client.publish(f"santebus/v1/{bus}/ack", json.dumps(ack), qos=1)
 
     def _commit(self, batch: list[tuple[str, str, str, str]]) -> int:
         fresh = self.store.store_many(batch)

@@ -8,6 +8,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from simulators.backend import objects
+from simulators.backend.objects import Chunk, Manifest, Outcome
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
     msg_id      TEXT PRIMARY KEY,
@@ -43,6 +46,7 @@ class BackendStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(objects.SCHEMA)
 
     def store_many(self, items: list[tuple[str, str, str, str]]) -> list[bool]:
         """Group commit of ``(msg_id, bus, device, payload)``; True per item that was new."""
@@ -84,6 +88,35 @@ class BackendStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 (msg_id, topic, reason, payload, time.time()),
             )
+
+    def store_objects(self, items: list[Chunk | Manifest]) -> Outcome:
+        """Store large objects' chunks and manifests in one transaction.
+
+        simulators/backend/objects.py decides; the acks it returns may be published once this
+        returns (store before ack).
+        """
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            outcome = objects.ingest(self._db, items)
+            self._db.executemany(
+                "INSERT INTO rejected (msg_id, topic, reason, payload, received_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(*refusal, time.time()) for refusal in outcome.refusals],
+            )
+        return outcome
+
+    def object_data(self, object_id: str) -> bytes | None:
+        """A reassembled, verified object, or None."""
+        row = self._db.execute("SELECT data FROM objects WHERE object_id = ?", (object_id,))
+        found = row.fetchone()
+        return None if found is None else bytes(found[0])
+
+    def chunk_copies(self, object_id: str) -> dict[int, int]:
+        """Chunk index -> copies received, for the chunks stored (each stored once)."""
+        rows = self._db.execute(
+            "SELECT idx, copies FROM object_chunks WHERE object_id = ? ORDER BY idx", (object_id,)
+        )
+        return {int(i): int(n) for i, n in rows}
 
     def stored_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT msg_id FROM observations ORDER BY rowid")]
