@@ -35,6 +35,7 @@ from edge.config import (
     RefractorDevice,
     SerialDevice,
 )
+from edge.config_imaging import RetinographDevice
 from edge.config_modbus import ModbusDevice
 from edge.events import Events
 from edge.health.endpoints import HealthEndpoints
@@ -48,6 +49,7 @@ from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
+from edge.retinography import Retinography
 from edge.sdnotify import Notifier
 from edge.service import Service, ServiceView
 from edge.signal.results import Refusal
@@ -56,6 +58,7 @@ from edge.vehicle.climate import Climate, OperatingGate
 from edge.vehicle.modbus import ModbusUnits
 from edge.visits import VisitBook
 from edge.visits.commands import VisitCommands
+from edge.visits.idle import close_idle
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class Daemon:
         self.calibrations = CalibrationBook(config.calibration_dir)
         #: why the daemon stopped by itself (e.g. the battery), None for a signal
         self.stop_reason: str | None = None
+        self.fundus: Retinography | None = None  # retinographs; last verdicts -> snapshot
         self._stop = asyncio.Event()
 
     def request_stop(self, reason: str) -> None:
@@ -148,15 +152,18 @@ class Daemon:
         )
         tasks: list[asyncio.Task[object]] = [asyncio.create_task(forwarder.run(), name="forwarder")]
         tasks += self._vehicle(TelemetryBuffer(outbox, self.topics, wake=forwarder.wake),
-                               events, ingest)  # fmt: skip
+                               events, ingest) + self._imaging(outbox, events, visits,
+                                                               forwarder.wake)  # fmt: skip
         if visits is not None:
-            tasks.append(asyncio.create_task(self._close_idle(visits, events), name="visits"))
+            tasks.append(
+                asyncio.create_task(close_idle(visits, config.stations, events), name="visits")
+            )
             # the reception tablet opens and closes visits (the broker's ACL admits only it)
             forwarder.commands[self.topics.cmd("visit")] = VisitCommands(visits, events).handle
         for device_id in config.devices:  # "starting" until its first attempt (readiness)
             self.health.setdefault(device_id, DeviceHealth())
         for device_id, device in config.devices.items():
-            if isinstance(device, ModbusDevice):
+            if isinstance(device, ModbusDevice | RetinographDevice):
                 continue
             run = (
                 self._ble(device_id, device, ingest)
@@ -206,6 +213,14 @@ class Daemon:
         log.info("daemon stopped outbox=%s reason=%r", counts, self.stop_reason or "signal")
         return 1 if crashed else 0
 
+    def _imaging(
+        self, outbox: Outbox, events: Events, visits: VisitBook | None, wake: asyncio.Event
+    ) -> list[asyncio.Task[object]]:
+        """The retinographs' DICOM receivers (edge/retinography.py)."""
+        self.fundus = Retinography(self.config, outbox, self.topics, events, visits, self.health,
+                                   wake)  # fmt: skip
+        return self.fundus.tasks()
+
     def _service(self, notifier: Notifier, forwarder: Forwarder, outbox: Outbox) -> Service:
         logs = os.environ.get("LOGS_DIRECTORY", "").split(":")[0]  # systemd.exec(5)
         view = ServiceView(
@@ -218,7 +233,8 @@ class Daemon:
     ) -> list[asyncio.Task[object]]:
         """The service manager's end (edge/service.py) and the health endpoints (edge/health)."""
         c = self.config
-        sources = Sources(c, self.health, self.stats, outbox, forwarder, self.calibrations)
+        sources = Sources(c, self.health, self.stats, outbox, forwarder, self.calibrations,
+                          fundus=self.fundus.last if self.fundus is not None else {})  # fmt: skip
         return [
             asyncio.create_task(service.run(), name="service"),
             asyncio.create_task(HealthEndpoints(sources, events).run(), name="health"),
@@ -234,7 +250,7 @@ class Daemon:
         conditions = {
             d: dev.operating
             for d, dev in config.devices.items()
-            if not isinstance(dev, ModbusDevice) and dev.operating is not None
+            if not isinstance(dev, ModbusDevice | RetinographDevice) and dev.operating is not None
         }
         if conditions:
             ingest.gates.append(OperatingGate(climate, conditions))
@@ -256,20 +272,6 @@ class Daemon:
             if outbox.open_rows("event") == 0:
                 return
             await asyncio.sleep(0.1)
-
-    async def _close_idle(self, visits: VisitBook, events: Events) -> None:
-        """Close visits idle past their station's ``idle_close_s``.
-
-        Checked once a minute, or four times per the shortest idle time if that is shorter, so
-        a visit closes at most a quarter late.
-        """
-        shortest = min(s.idle_close_s for s in self.config.stations.values())
-        period = max(0.5, min(60.0, shortest / 4))
-        while True:
-            await asyncio.sleep(period)
-            for station, section in self.config.stations.items():
-                for _ in visits.close_idle(section.idle_close_s, station=station):
-                    events.raise_event("visit.closed", "info", None, station=station, by="idle")
 
     def _identity(self, device_id: str, device: SerialDevice | BleDevice) -> DeviceIdentity:
         return DeviceIdentity(

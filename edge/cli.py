@@ -61,6 +61,7 @@ _LAZY = {
     "analyze": "edge.cli_analyze:analyze",
     "calibrate": "edge.cli_calibrate:calibrate",
     "decode": "edge.cli_decode:decode_group",
+    "fundus": "edge.cli_fundus:fundus",
     "outbox": "edge.cli_outbox:outbox",
     "quarantine": "edge.cli_quarantine:quarantine",
     "status": "edge.cli_status:status",

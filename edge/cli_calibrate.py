@@ -47,6 +47,7 @@ from edge.calibrate_more import (
 from edge.calibrate_runs import RunOptions, run_nibp, today
 from edge.cli_outbox import common_options, json_option, load_or_exit
 from edge.config import EdgeConfig
+from edge.config_imaging import RetinographDevice
 from edge.config_modbus import ModbusDevice
 
 
@@ -68,6 +69,8 @@ def list_devices(config_path: Path, overrides: tuple[str, ...], as_json: bool) -
     book, day = _book(config), today(config)
     rows: list[dict[str, object]] = []
     for device_id, device in config.devices.items():
+        if isinstance(device, RetinographDevice):
+            continue  # image quality is checked per photograph (edge/imaging), not calibrated
         if isinstance(device, ModbusDevice):
             if not _verifiable(device):
                 continue  # nothing a procedure checks: the unit's telemetry is not certified

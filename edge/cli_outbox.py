@@ -7,6 +7,7 @@ is the one write, safe while the daemon runs (SQLite serialises writers; busy ti
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sys
 import time
@@ -67,11 +68,23 @@ def row_dict(row: Row, with_payload: bool = True) -> dict[str, Any]:
         "topic": row.topic,
     }
     if with_payload:
-        try:
-            item["payload"] = json.loads(row.payload)
-        except ValueError:
-            item["payload"] = row.payload.decode("utf-8", "replace")
+        item["payload"] = _payload(row)
     return item
+
+
+def _payload(row: Row) -> Any:
+    """The decoded JSON payload; a chunk of a large object (or any binary payload) as metadata.
+
+    Raw image bytes decoded as text would only be garbled: ``{"bytes": N, "sha256": hex}``
+    instead, the SHA-256 to compare with the manifest's ``chunkSha256``.
+    """
+    if row.priority == 0:
+        try:
+            return json.loads(row.payload)
+        except ValueError:
+            with contextlib.suppress(UnicodeDecodeError):
+                return row.payload.decode("utf-8")
+    return {"bytes": len(row.payload), "sha256": hashlib.sha256(row.payload).hexdigest()}
 
 
 def _age(ts: float | None) -> str:

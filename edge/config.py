@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from drivers.ble.adapter import validate_adapter
 from drivers.errors import DeviceConfigError
 from drivers.transport import validate_url
+from edge.config_imaging import RetinographDevice
 from edge.config_modbus import ModbusDevice, OperatingConditions
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"
@@ -241,8 +242,16 @@ class BleDevice(_Strict):
 RawSignalDevice = NibpDevice | AirpuffDevice
 SerialDevice = Ct80Device | RefractorDevice | NibpDevice | AirpuffDevice
 MeasuringDevice = SerialDevice | BleDevice
+#: devices that are not read but send to the gateway (imaging) or feed telemetry (Modbus)
+NON_MEASURING = (ModbusDevice, RetinographDevice)
 DeviceConfig = Annotated[
-    Ct80Device | RefractorDevice | NibpDevice | AirpuffDevice | BleDevice | ModbusDevice,
+    Ct80Device
+    | RefractorDevice
+    | NibpDevice
+    | AirpuffDevice
+    | BleDevice
+    | ModbusDevice
+    | RetinographDevice,
     Field(discriminator="kind"),
 ]
 
@@ -294,6 +303,13 @@ class EdgeConfig(_Strict):
                     raise ValueError(
                         f"devices {other!r} and {device_id!r} have the same address"
                         f" {device.address}: a reading must have one device"
+                    )
+            elif isinstance(device, RetinographDevice):
+                other = owners.setdefault(f"dicom:{device.port}", device_id)
+                if other != device_id:
+                    raise ValueError(
+                        f"devices {other!r} and {device_id!r} have the same DICOM port"
+                        f" {device.port}: each retinograph has its own SCP"
                     )
         return self
 

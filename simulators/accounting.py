@@ -132,6 +132,8 @@ def account(
     A reading the ledger marks ``"time_known": false`` (taken while the device's clock was not
     set: nobody can know when) matches on device, code and value alone, after the others.
     """
+    # photographs are objects, not readings: simulators/photo_accounting.py accounts for them
+    ledger = [e for e in ledger if e.get("kind") != "photo"]
     derived = {(e["device"], e["code"]) for e in ledger if e.get("derived")}
 
     def valued(readings: Iterable[Reading]) -> Iterable[Reading]:
@@ -139,7 +141,14 @@ def account(
             yield device, code, None if (device, code) in derived else value, when
 
     # telemetry packs and events may wait in the outbox too: only Observations are readings
-    clinical = [row for row in outbox if row.get("kind", "clinical") == "clinical"]
+    # (and object manifests and chunks: not Observations either)
+    clinical = [
+        row
+        for row in outbox
+        if row.get("kind", "clinical") == "clinical"
+        and isinstance(row["payload"], dict)
+        and row["payload"].get("resourceType", "Observation") == "Observation"
+    ]
     known = _groups(valued(ledger_reading(e) for e in ledger if e.get("time_known", True)))
     unknown = _groups(valued(ledger_reading(e) for e in ledger if not e.get("time_known", True)))
     total = sum(len(t) for t in known.values()) + sum(len(t) for t in unknown.values())

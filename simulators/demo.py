@@ -6,12 +6,14 @@ runs for ``DEMO_SECONDS`` (default 60), stops everything cleanly and accounts fo
 the simulators produced. The last line is the accounting; the exit code is 1 when anything is
 unaccounted for.
 
-Two eye stations, each with its own simulated tonometer, and a prevention station with a
-Bluetooth LE blood-pressure monitor (its clock an hour fast: the gateway corrects the times and
-sets the clock) and a glucometer (read through its Record Access Control Point; it drops the
-link in the middle of its first transfer), and an NIBP module streaming raw cuff pressure from
-which the gateway computes blood pressure itself; the second eye station also has an air-puff
-front-end streaming applanation signals (IOP and corneal hysteresis computed by the gateway).
+Two eye stations, each with its own simulated tonometer (the first also with an autorefractor
+and a retinograph sending fundus photographs by DICOM C-STORE, simulators/demo_eye.py), and a
+prevention station with a Bluetooth LE blood-pressure monitor (its clock an hour fast: the
+gateway corrects the times and sets the clock) and a glucometer (read through its Record Access
+Control Point; it drops the link in the middle of its first transfer), and an NIBP module
+streaming raw cuff pressure from which the gateway computes blood pressure itself; the second
+eye station also has an air-puff front-end streaming applanation signals (IOP and corneal
+hysteresis computed by the gateway).
 Their readings are compared with the simulators' physiological truth. Reception opens a new
 pseudonymous visit at each station every few seconds, staggered so that visits at the two
 stations overlap (``santebus visit start``, the operator's path; the tablet's MQTT path is
@@ -36,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook, CalibrationRecord
 from simulators.accounting import derived_errors
+from simulators.demo_eye import eye_station_sets, photo_report
 from simulators.harness import Mosquitto, Stack, free_port, run_json_lines, santebus
 
 
@@ -102,14 +105,14 @@ def main() -> int:
         print(f"demo: {STATIONS[device]} ({device}): {count:2d} readings -> visit {shown}")
     for line in _derived_accuracy(entries, exported):
         print(line)
-    vehicle, sources = _vehicle(stack)
-    for line in vehicle:
+    (vehicle, sources), (photos, photos_ok) = _vehicle(stack), photo_report(stack.db, entries)
+    for line in vehicle + photos:
         print(line)
     print(result.line())
     if sources != set(MODBUS_DEVICES):
         print(f"demo: FAILED: telemetry reached the backend from {sorted(sources)} only")
         return 1
-    return 0 if result.unaccounted == 0 else 1
+    return 0 if result.unaccounted == 0 and photos_ok else 1
 
 
 def _ops_view(stack: Stack, metrics_port: int) -> bool:
@@ -199,8 +202,9 @@ def _visit(obs: dict[str, Any]) -> str:
 
 
 #: device -> station, as configured below
-STATIONS = {"tono-1": "eye-1", "tono-2": "eye-2", "ora-1": "eye-2", "bpm-1": "prevention",
-            "gluco-1": "prevention", "nibp-1": "prevention"}  # fmt: skip
+STATIONS = {"tono-1": "eye-1", "refr-1": "eye-1", "retino-1": "eye-1", "tono-2": "eye-2",
+            "ora-1": "eye-2", "bpm-1": "prevention", "gluco-1": "prevention",
+            "nibp-1": "prevention"}  # fmt: skip
 #: raw-signal front-ends (simulators/nibp.py, simulators/airpuff.py); each simulated
 #: transducer is off by a gain and an offset that the configured calibration undoes
 RAW_DEVICES = {
@@ -277,7 +281,7 @@ IOP_CODES = ("79892-6", "79893-4")
 
 def _two_stations(work: Path) -> list[str]:
     radio = f"bumble:tcp-client:127.0.0.1:{free_port()}"
-    sets = [
+    sets = eye_station_sets(work) + [
         f"stations.{station}.devices={[d for d, s in STATIONS.items() if s == station]}"
         for station in dict.fromkeys(STATIONS.values())
     ]

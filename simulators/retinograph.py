@@ -4,7 +4,9 @@
 1.2.840.10008.5.1.4.1.1.77.1.5.1, Image Laterality (0020,0062), RGB with Planar Configuration
 0, one frame) from a pixel array and a patient, with the identifying attributes a real camera
 writes (name, ID, birth date, institution, operator, accession number, device serial number, a
-private tag holding the name) so de-identification has something to remove. :class:`Retinograph`
+private tag holding the name) so de-identification has something to remove, and Burned In
+Annotation (0028,0301) = NO explicitly (the gateway refuses an object that does not say so: it
+cannot confirm there is no text in the pixels). :class:`Retinograph`
 is a pynetdicom Storage SCU: :meth:`Retinograph.send` returns the C-STORE status the SCP
 answered (PS3.4 B.2.3) with its Error Comment, or why no status could be obtained.
 

@@ -6,7 +6,9 @@ the daemon reads the very same config. Bluetooth LE devices: the devices sharing
 controller this process serves on that port (simulators/ble/link.py), each advertising with its
 configured address. Modbus units (``kind = "modbus"``): the units sharing a ``modbus-rtu://``
 path share one simulated RS-485 line whose link is that path, those sharing a
-``modbus-tcp://127.0.0.1:PORT`` one server on that port (simulators/modbus/simulated.py). On
+``modbus-tcp://127.0.0.1:PORT`` one server on that port (simulators/modbus/simulated.py).
+Retinographs (``kind = "retinograph"``) send to the daemon's C-STORE SCP at the device's
+``bind``/``port`` (simulators/fundus_camera.py). On
 SIGTERM/SIGINT or after ``--duration`` the devices stop producing and get ``drain_timeout``
 seconds to deliver what they hold; the exit code is 0 when everything was delivered, 3
 otherwise.
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 from simulators.airpuff import AirpuffScenario, SimulatedAirpuff
 from simulators.bench import PneumaticBench
 from simulators.ct80 import SimulatedCt80
+from simulators.fundus_camera import RetinographScenario, SimulatedRetinograph
 from simulators.ledger import Ledger
 from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario, SimulatedNibp
@@ -97,6 +100,9 @@ async def build(
         elif isinstance(scenario, RefractorScenario):
             link = _link_path(_device(data, device_id, "refractor")["transport"])
             devices.append(SimulatedRefractor(device_id, link, scenario, ledger, zone, device_rng))
+        elif isinstance(scenario, RetinographScenario):
+            device = _device(data, device_id, "retinograph")
+            devices.append(SimulatedRetinograph(device_id, device, scenario, ledger, device_rng))
         elif isinstance(scenario, NibpScenario | AirpuffScenario):
             teed = sim.bench is not None and device_id in sim.bench.devices
             devices.append(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from simulators.airpuff import AirpuffScenario
+from simulators.fundus_camera import RetinographScenario
 from simulators.manometer import ManometerScenario
 from simulators.modbus.scenario import ModbusScenario
 from simulators.nibp import NibpScenario
@@ -109,6 +110,7 @@ DeviceScenario = Annotated[
     | Annotated[NibpScenario, Tag("nibp")]
     | Annotated[AirpuffScenario, Tag("airpuff")]
     | Annotated[RefractorScenario, Tag("refractor")]
+    | Annotated[RetinographScenario, Tag("retinograph")]
     | Annotated[ModbusScenario, Tag("modbus")],
     Discriminator(_kind),
 ]

@@ -45,6 +45,10 @@ class Status(IntEnum):
     CANNOT_UNDERSTAND = 0xC000
     #: Failure: Processing failure (0110, PS3.7 C.4.2): the gateway itself failed.
     PROCESSING_FAILURE = 0x0110
+    #: Failure: Refused: Not Authorized (0124, PS3.7 Annex C.5, failure statuses): the gateway
+    #: will not take the object now (no visit open at the camera's station). Not transient:
+    #: an automatic retry could bind the photograph to the next patient's visit.
+    NOT_AUTHORIZED = 0x0124
 
     @property
     def transient(self) -> bool:

@@ -4,17 +4,30 @@
 Table E.1-1) to the attributes of that table that can occur in an Ophthalmic Photography 8 Bit
 Image (IOD in PS3.3 A.39), recursively into sequence items, and returns a copy plus the list of
 what was done (attribute keywords and tags, never the original values) for the audit trail.
+It never raises on a bad object: what it cannot handle is a :class:`Refusal`.
 
-Choices, within what the profile allows:
+Choices, within what the profile allows (docs/retinography.md has the full list):
 
 * Patient's Name (0010,0010) and Patient ID (0010,0020) (action Z) are replaced by the visit
   pseudonym (a dummy value, action D, is permitted for them) so the backend can bind images to
   the pseudonymous visit.
 * No option of Table E.1-1 is applied, in particular **not** "Retain Longitudinal Temporal
-  Information": every date and time of the table is removed (X) or emptied (Z), except the three
-  the OP IOD makes Type 1 - Content Date (0008,0023), Content Time (0008,0033) and Acquisition
-  DateTime (0008,002A) - which get the dummy values 19000101 / 000000 (action D). The capture
-  time travels in the gateway's own visit-bound FHIR resources, not in the DICOM object.
+  Information": every DA, DT, TM and AS value is removed at every depth (a sweep by VR, so
+  Acquisition Context items, calibration dates, Instance Coercion / Contribution DateTime and
+  whatever the table lists are all covered), except at the top level the three the OP IOD makes
+  Type 1 - Content Date (0008,0023), Content Time (0008,0033) and Acquisition DateTime
+  (0008,002A) - which get the dummy values 19000101 / 000000 (action D), and the Type 2 Study
+  Date, Study Time and Patient's Birth Date, emptied (Z). Acquisition Context Sequence
+  (0040,0555), Type 2 in the OP IOD, is kept with no items. The capture time travels in the
+  gateway's own visit-bound FHIR resources, not in the DICOM object.
+* The X rows of Table E.1-1 (:data:`_X`): clinical-trial attributes (the optional Clinical
+  Trial modules are removed whole), visit and request comments and reasons, Service Episode,
+  Original Attributes, Contributing Equipment, Icon Image, Issuer of Accession Number, every
+  physician identification sequence and Person Address / Telephone Numbers at any depth, Data
+  Set Trailing Padding, Digital Signatures, MAC Parameters and Encrypted Attributes Sequences.
+* Beyond the table (stricter): every free text value (LT, ST, UT, UC), every UN value and every
+  person name (PN) left after the table is removed at any depth; the overlay (60xx) and curve
+  (50xx) repeating groups go whole; every private tag is removed (no "Retain Safe Private").
 * No "Retain Device Identity": Device Serial Number (0018,1000), Station Name (0008,1010) and
   Device UID (0018,1002) are removed; manufacturer, model and software version are kept (not in
   the basic profile's list, and useful to judge image quality).
@@ -22,17 +35,20 @@ Choices, within what the profile allows:
   frame-of-reference and referenced-instance UID) is replaced by
   ``2.25.<uuid>`` (PS3.5 B.2) where the UUID is built from HMAC-SHA256(gateway secret, original):
   the same study always maps to the same new UID, nobody without the secret can map it back.
-* Every private tag is removed (no "Retain Safe Private" option); so is every person name (PN)
-  left after the table, which is stricter than the profile.
+  A UI value that is not digits and dots of at most 64 characters (PS3.5 9.1) is refused.
+* The 128-byte file preamble (PS3.10 7.1) is zeroed, in the copy and by :func:`part10`.
 * Patient Identity Removed (0012,0062) = YES, Longitudinal Temporal Information Modified
   (0028,0303) = REMOVED, De-identification Method (0012,0063) and
   De-identification Method Code Sequence (0012,0064) = (113100, DCM, "Basic Application
   Confidentiality Profile") as PS3.15 E.1.1 requires.
-* Burned In Annotation (0028,0301) = YES is refused: the Clean Pixel Data option (text burned
-  into the photograph) is not implemented.
+* Fail closed on the pixels (the Clean Pixel Data and Clean Recognizable Visual Features
+  options are not implemented): Burned In Annotation (0028,0301) must be NO - YES is refused,
+  and so is a missing or other value ("cannot confirm no burned-in annotation");
+  Recognizable Visual Features (0028,0302) = YES is refused.
 
 :func:`find_identifiers` scans any bytes for original identifying strings (whole values, and
-each component of a person name) - the check behind "no original identifier leaves the gateway".
+each component of a person name) - the check behind "no original identifier leaves the gateway";
+:func:`identifying_values` collects them at every depth of a dataset.
 """
 
 from __future__ import annotations
@@ -40,6 +56,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import io
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -52,9 +70,17 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
+from drivers.dicom import Status
 from drivers.dicom.validate import Refusal, quiet_pydicom
 
-__all__ = ["Deidentified", "deidentify", "find_identifiers", "identifying_values", "new_uid"]
+__all__ = [
+    "Deidentified",
+    "deidentify",
+    "find_identifiers",
+    "identifying_values",
+    "new_uid",
+    "part10",
+]
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -66,59 +92,148 @@ _Z = _words(  # emptied (zero length): Type 2 in the OP IOD
     "PatientBirthDate PatientSex StudyDate StudyTime AccessionNumber StudyID "
     "ReferringPhysicianName ContentCreatorName"
 )
-_X = _words(  # removed
-    "PatientBirthTime PatientAge PatientSize PatientWeight OtherPatientIDs OtherPatientIDsSequence "
-    "OtherPatientNames PatientBirthName PatientMotherBirthName PatientAddress "
-    "PatientTelephoneNumbers PatientTelecomInformation EthnicGroup PatientReligiousPreference "
-    "PatientComments AdditionalPatientHistory MedicalRecordLocator MilitaryRank BranchOfService "
-    "Occupation CountryOfResidence RegionOfResidence IssuerOfPatientID "
-    "IssuerOfPatientIDQualifiersSequence PatientInsurancePlanCodeSequence ResponsiblePerson "
-    "ResponsibleOrganization PatientState PregnancyStatus MedicalAlerts Allergies SmokingStatus "
-    "LastMenstrualDate SpecialNeeds CurrentPatientLocation PatientInstitutionResidence "
-    "AdmissionID AdmittingDiagnosesDescription AdmittingDiagnosesCodeSequence "
-    "ReferencedPatientSequence ReferencedPatientPhotoSequence ReferencedStudySequence "
-    "StudyDescription ReferringPhysicianAddress ReferringPhysicianTelephoneNumbers "
-    "ReferringPhysicianIdentificationSequence ConsultingPhysicianName PhysiciansOfRecord "
-    "PhysiciansOfRecordIdentificationSequence NameOfPhysiciansReadingStudy "
-    "PhysiciansReadingStudyIdentificationSequence RequestingPhysician RequestingService "
-    "SeriesDate SeriesTime AcquisitionDate AcquisitionTime InstanceCreationDate "
-    "InstanceCreationTime TimezoneOffsetFromUTC SeriesDescription OperatorsName "
-    "OperatorIdentificationSequence PerformingPhysicianName "
-    "PerformingPhysicianIdentificationSequence ProtocolName PerformedProcedureStepStartDate "
-    "PerformedProcedureStepStartTime PerformedProcedureStepEndDate PerformedProcedureStepEndTime "
-    "PerformedProcedureStepID PerformedProcedureStepDescription PerformedStationName "
-    "PerformedLocation RequestAttributesSequence ScheduledProcedureStepDescription "
-    "RequestedProcedureDescription RequestedProcedureID PlacerOrderNumberImagingServiceRequest "
-    "FillerOrderNumberImagingServiceRequest InstitutionName InstitutionAddress "
-    "InstitutionalDepartmentName InstitutionalDepartmentTypeCodeSequence InstitutionCodeSequence "
-    "StationName DeviceSerialNumber DeviceUID ImageComments DerivationDescription "
-    "AcquisitionDeviceProcessingDescription PersonName TextValue"
+#: removed (X) - Table E.1-1 rows that can occur in an OP object or its sequence items, plus the
+#: whole Clinical Trial Subject / Study / Series modules (optional modules: removing them all
+#: keeps the object conformant where the profile would put dummies)
+_X = _words(
+    "AcquisitionComments AcquisitionDate AcquisitionDeviceProcessingDescription "
+    "AcquisitionProtocolDescription AcquisitionProtocolName AcquisitionTime "
+    "ActualHumanPerformersSequence AdditionalPatientHistory AdmissionID AdmittingDate "
+    "AdmittingDiagnosesCodeSequence AdmittingDiagnosesDescription AdmittingTime Allergies "
+    "AuthorObserverSequence BranchOfService CassetteID ClinicalTrialCoordinatingCenterName "
+    "ClinicalTrialProtocolEthicsCommitteeApprovalNumber "
+    "ClinicalTrialProtocolEthicsCommitteeName ClinicalTrialProtocolID ClinicalTrialProtocolName "
+    "ClinicalTrialSeriesDescription ClinicalTrialSeriesID ClinicalTrialSiteID "
+    "ClinicalTrialSiteName ClinicalTrialSponsorName ClinicalTrialSubjectID "
+    "ClinicalTrialSubjectReadingID ClinicalTrialTimePointDescription ClinicalTrialTimePointID "
+    "ClinicalTrialTimePointTypeCodeSequence CommentsOnThePerformedProcedureStep "
+    "ConfidentialityConstraintOnPatientDataDescription ConsentForClinicalTrialUseSequence "
+    "ConsultingPhysicianIdentificationSequence ConsultingPhysicianName "
+    "ContentCreatorIdentificationCodeSequence ContentSequence ContributingEquipmentSequence "
+    "ContributionDateTime ContributionDescription CountryOfResidence CurrentObserverTrial "
+    "CurrentPatientLocation CustodialOrganizationSequence DataSetTrailingPadding "
+    "DateOfLastCalibration DateOfLastDetectorCalibration DateOfSecondaryCapture "
+    "DerivationDescription DetectorID DeviceDescription DeviceLabel DeviceSerialNumber "
+    "DeviceUID DigitalSignaturesSequence DischargeDiagnosisDescription DistributionAddress "
+    "DistributionName EncryptedAttributesSequence EndAcquisitionDateTime EthnicGroup "
+    "ExpectedCompletionDateTime FillerOrderNumberImagingServiceRequest FrameComments GantryID "
+    "GeneratorID HumanPerformerName HumanPerformerOrganization IconImageSequence "
+    "IdentifyingComments ImageComments ImagePresentationComments ImagingServiceRequestComments "
+    "Impressions InstanceCoercionDateTime InstanceCreationDate InstanceCreationTime "
+    "InstitutionAddress InstitutionCodeSequence InstitutionName InstitutionalDepartmentName "
+    "InstitutionalDepartmentTypeCodeSequence InsurancePlanIdentification "
+    "IntendedRecipientsOfResultsIdentificationSequence InterpretationApproverSequence "
+    "InterpretationAuthor InterpretationDiagnosisDescription InterpretationIDIssuer "
+    "InterpretationRecorder InterpretationText InterpretationTranscriber "
+    "IssueDateOfImagingServiceRequest IssuerOfAccessionNumberSequence IssuerOfAdmissionID "
+    "IssuerOfAdmissionIDSequence IssuerOfPatientID IssuerOfPatientIDQualifiersSequence "
+    "IssuerOfServiceEpisodeID IssuerOfServiceEpisodeIDSequence LastMenstrualDate "
+    "LongDeviceDescription MAC MACParametersSequence MedicalAlerts MedicalRecordLocator "
+    "MilitaryRank ModifiedAttributesSequence ModifiedImageDescription ModifyingDeviceID "
+    "ModifyingSystem NameOfPhysiciansReadingStudy NamesOfIntendedRecipientsOfResults "
+    "NonconformingModifiedAttributesSequence Occupation OperatorIdentificationSequence "
+    "OperatorsName OrderCallbackPhoneNumber OrderCallbackTelecomInformation OrderEnteredBy "
+    "OrderEntererLocation OriginalAttributesSequence OtherPatientIDs OtherPatientIDsSequence "
+    "OtherPatientNames ParticipantSequence PatientAddress PatientAge "
+    "PatientBirthDateInAlternativeCalendar PatientBirthName PatientBirthTime PatientComments "
+    "PatientDeathDateInAlternativeCalendar PatientInstitutionResidence "
+    "PatientInsurancePlanCodeSequence PatientMotherBirthName PatientPrimaryLanguageCodeSequence "
+    "PatientPrimaryLanguageModifierCodeSequence PatientReligiousPreference PatientSexNeutered "
+    "PatientSize PatientState PatientTelecomInformation PatientTelephoneNumbers "
+    "PatientTransportArrangements PatientWeight PerformedLocation "
+    "PerformedProcedureStepDescription PerformedProcedureStepEndDate "
+    "PerformedProcedureStepEndDateTime PerformedProcedureStepEndTime PerformedProcedureStepID "
+    "PerformedProcedureStepStartDate PerformedProcedureStepStartDateTime "
+    "PerformedProcedureStepStartTime PerformedStationAETitle "
+    "PerformedStationGeographicLocationCodeSequence PerformedStationName "
+    "PerformedStationNameCodeSequence PerformingPhysicianIdentificationSequence "
+    "PerformingPhysicianName PersonAddress PersonIdentificationCodeSequence PersonName "
+    "PersonTelecomInformation PersonTelephoneNumbers PhysicianApprovingInterpretation "
+    "PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence "
+    "PhysiciansReadingStudyIdentificationSequence PlacerOrderNumberImagingServiceRequest "
+    "PlateID PreMedication PregnancyStatus ProtocolName ReasonForOmissionDescription "
+    "ReasonForStudy ReasonForTheImagingServiceRequest ReasonForTheRequestedProcedure "
+    "ReasonForVisit ReasonForVisitCodeSequence ReferencedDigitalSignatureSequence "
+    "ReferencedPatientAliasSequence ReferencedPatientPhotoSequence ReferencedPatientSequence "
+    "ReferencedSOPInstanceMACSequence ReferencedStudySequence ReferringPhysicianAddress "
+    "ReferringPhysicianIdentificationSequence ReferringPhysicianTelephoneNumbers "
+    "RegionOfResidence RequestAttributesSequence RequestedContrastAgent "
+    "RequestedProcedureComments RequestedProcedureDescription RequestedProcedureID "
+    "RequestedProcedureLocation RequestingPhysician RequestingService ResponsibleOrganization "
+    "ResponsiblePerson ResultsComments ResultsDistributionListSequence ResultsIDIssuer "
+    "ReviewerName ScheduledHumanPerformersSequence ScheduledPatientInstitutionResidence "
+    "ScheduledPerformingPhysicianIdentificationSequence ScheduledPerformingPhysicianName "
+    "ScheduledProcedureStepDescription ScheduledProcedureStepEndDate "
+    "ScheduledProcedureStepEndTime ScheduledProcedureStepID ScheduledProcedureStepLocation "
+    "ScheduledProcedureStepModificationDateTime ScheduledProcedureStepStartDate "
+    "ScheduledProcedureStepStartDateTime ScheduledProcedureStepStartTime "
+    "ScheduledStationAETitle ScheduledStationGeographicLocationCodeSequence "
+    "ScheduledStationName ScheduledStationNameCodeSequence ScheduledStudyLocation "
+    "ScheduledStudyLocationAETitle SeriesDate SeriesDescription SeriesTime "
+    "ServiceEpisodeDescription ServiceEpisodeID SmokingStatus SourceOfPreviousValues "
+    "SpecialNeeds StationName StudyComments StudyDescription StudyIDIssuer TextComments "
+    "TextString TextValue TimeOfLastCalibration TimeOfLastDetectorCalibration "
+    "TimezoneOffsetFromUTC TopicAuthor TopicKeywords TopicSubject TopicTitle "
+    "VerifyingObserverIdentificationCodeSequence VerifyingObserverName "
+    "VerifyingObserverSequence VerifyingOrganization VisitComments"
 )
+#: Type 2 sequences of the OP IOD kept with zero items (Z): Acquisition Context (PS3.3 C.7.6.14)
+_EMPTIED_SEQUENCES = ("AcquisitionContextSequence",)
 _D = {"ContentDate": "19000101", "ContentTime": "000000", "AcquisitionDateTime": "19000101000000"}
 _PSEUDONYM = ("PatientName", "PatientID")
 _KEEP_UID = frozenset({"SOPClassUID", "ReferencedSOPClassUID", "MediaStorageSOPClassUID"})
 _PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
 _METHOD = "PS3.15 E.1-1 basic profile; santebus-edge keyed UIDs; no options"
-#: labels of :func:`identifying_values`, the attributes worth scanning output bytes for
-_SCANNED = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "OtherPatientIDs",
-    "OtherPatientNames",
-    "PatientAddress",
-    "PatientTelephoneNumbers",
-    "AccessionNumber",
-    "StudyID",
-    "InstitutionName",
-    "ReferringPhysicianName",
-    "OperatorsName",
-    "PerformingPhysicianName",
-    "DeviceSerialNumber",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-    "FrameOfReferenceUID",
+#: VRs removed wherever they occur (beyond the table): dates, times and ages (no "Retain
+#: Longitudinal Temporal Information" option), free text (LT, ST, UT, UC: comments an operator
+#: may have typed a name into), and UN (a value we cannot read, we cannot judge)
+_DATE_VRS = frozenset({"DA", "DT", "TM", "AS"})
+_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC"})
+#: the dates and times kept at the top level: the dummies (D) and the emptied Type 2 ones (Z)
+_TOP_LEVEL_DATES = frozenset({*_D, "StudyDate", "StudyTime", "PatientBirthDate"})
+#: curve (50xx) and overlay (60xx) repeating groups: Curve Data, Overlay Data, Overlay
+#: Comments... are X in Table E.1-1; the whole groups go
+_REPEATING_GROUPS = ((0x5000, 0x50FF), (0x6000, 0x60FF))
+#: a UID is digits and dots, at most 64 characters (PS3.5 9.1); leading zeros in a component,
+#: a common camera bug, are tolerated: the value is replaced anyway
+_UID_SYNTAX = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+#: labels of :func:`identifying_values`, the attributes worth scanning output bytes for (at any
+#: depth; every person name (PN) is scanned as well)
+_SCANNED = frozenset(
+    {
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "OtherPatientIDs",
+        "OtherPatientNames",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "PersonAddress",
+        "PersonTelephoneNumbers",
+        "AccessionNumber",
+        "StudyID",
+        "AdmissionID",
+        "ServiceEpisodeID",
+        "MedicalRecordLocator",
+        "ClinicalTrialSubjectID",
+        "ClinicalTrialSubjectReadingID",
+        "RequestedProcedureID",
+        "PlacerOrderNumberImagingServiceRequest",
+        "FillerOrderNumberImagingServiceRequest",
+        "PerformedProcedureStepID",
+        "ScheduledProcedureStepID",
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "OperatorsName",
+        "PerformingPhysicianName",
+        "DeviceSerialNumber",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "FrameOfReferenceUID",
+        "ReferencedSOPInstanceUID",
+    }
 )
 
 
@@ -130,9 +245,21 @@ class Deidentified:
     actions: tuple[str, ...]
 
 
+class _RefusedError(Exception):
+    """Raised deep in the walk to abandon the copy; carries the refusal to return."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.code)
+        self.refusal = refusal
+
+
 def new_uid(original: str, secret: bytes) -> str:
-    """A UUID-derived UID (PS3.5 B.2) keyed on the gateway secret: stable, not reversible."""
-    digest = hmac.new(secret, b"dicom-uid\0" + original.encode("ascii"), hashlib.sha256).digest()
+    """A UUID-derived UID (PS3.5 B.2) keyed on the gateway secret: stable, not reversible.
+
+    Never raises: any text is hashed as UTF-8 (a valid UID is ASCII, so its bytes are the same).
+    """
+    data = b"dicom-uid\0" + original.encode("utf-8", "surrogatepass")
+    digest = hmac.new(secret, data, hashlib.sha256).digest()
     value = int.from_bytes(digest[:16], "big")
     value &= ~(0xF000 << 64) & ~(0xC000 << 48)
     value |= (0x8000 << 64) | (0x8000 << 48)  # RFC 9562: version 8 (custom), variant 10
@@ -140,22 +267,63 @@ def new_uid(original: str, secret: bytes) -> str:
 
 
 def deidentify(ds: Dataset, pseudonym: str, secret: bytes) -> Deidentified | Refusal:
-    """A de-identified copy of ``ds`` (see the module docstring), or a refusal."""
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+    """A de-identified copy of ``ds`` (see the module docstring), or a refusal.
+
+    Never raises on a bad object: anything unexpected in the walk is a refusal too (the object
+    is not stored, nothing half-cleaned leaves).
+    """
+    refusal = _pixels_refusal(ds)
+    if refusal is not None:
+        return refusal
+    with quiet_pydicom():
+        try:
+            return _deidentify(ds, pseudonym, secret)
+        except _RefusedError as exc:
+            return exc.refusal
+        except Exception as exc:  # noqa: BLE001 - untrusted values in a third-party library
+            return Refusal(
+                "deidentify-failed",
+                f"the object could not be de-identified ({type(exc).__name__})",
+                Status.CANNOT_UNDERSTAND,
+            )
+
+
+def _pixels_refusal(ds: Dataset) -> Refusal | None:
+    """Fail closed on what the pixels may show (PS3.15 E.1.1: Clean Pixel Data option absent).
+
+    Burned In Annotation (0028,0301) must be NO: YES or missing (cannot confirm) is refused.
+    Recognizable Visual Features (0028,0302) YES (a face, an external eye photograph) is
+    refused too: the Clean Recognizable Visual Features option is not implemented either.
+    """
+    burned = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    if burned == "YES":
         return Refusal(
             "burned-in-annotation",
             "(0028,0301) Burned In Annotation is YES: text in the pixels cannot be de-identified",
         )
-    with quiet_pydicom():
-        return _deidentify(ds, pseudonym, secret)
+    if burned != "NO":
+        return Refusal(
+            "burned-in-annotation-unknown",
+            "(0028,0301) Burned In Annotation missing or not NO: "
+            "cannot confirm no burned-in annotation",
+        )
+    if str(ds.get("RecognizableVisualFeatures", "") or "").strip().upper() == "YES":
+        return Refusal(
+            "recognizable-visual-features",
+            "(0028,0302) Recognizable Visual Features is YES: the image identifies the patient",
+        )
+    return None
 
 
 def _deidentify(ds: Dataset, pseudonym: str, secret: bytes) -> Deidentified:
     out = copy.deepcopy(ds)
-    actions: list[str] = []
-    removed_private = _clean(out, pseudonym, secret, "", actions)
-    if removed_private:
-        actions.append(f"private tags: {removed_private} removed")
+    out.preamble = bytes(128)  # PS3.10 7.1: free for applications; a camera may put text in it
+    actions: list[str] = ["preamble: zeroed"]
+    counts = _clean(out, pseudonym, secret, "", actions)
+    if counts.private:
+        actions.append(f"private tags: {counts.private} removed")
+    if counts.repeating:
+        actions.append(f"curve/overlay groups (50xx, 60xx): {counts.repeating} elements removed")
     out.PatientIdentityRemoved = "YES"
     out.DeidentificationMethod = _METHOD
     code = Dataset()
@@ -177,21 +345,48 @@ def _deidentify(ds: Dataset, pseudonym: str, secret: bytes) -> Deidentified:
     return Deidentified(out, tuple(actions))
 
 
-def identifying_values(ds: Dataset) -> dict[str, str]:
-    """The original identifying strings of ``ds``, by keyword (handle them like the originals).
+def part10(ds: Dataset) -> bytes:
+    """The DICOM Part-10 file of a de-identified dataset (PS3.10 7.1: preamble, meta, data).
 
-    What :func:`find_identifiers` must never find in anything the gateway stores or publishes.
+    Deterministic: the same dataset always gives the same bytes, so the object id derived from
+    their SHA-256 (edge/publish/objects.py) makes a re-sent photograph a no-op. The 128-byte
+    preamble is always written as zeros, whatever ``ds.preamble`` holds.
+    """
+    buf = io.BytesIO()
+    with quiet_pydicom():
+        ds.save_as(buf, enforce_file_format=True)
+    data = buf.getvalue()
+    return bytes(128) + data[128:]
+
+
+def identifying_values(ds: Dataset) -> dict[str, str]:
+    """The original identifying strings of ``ds``, by label (handle them like the originals).
+
+    What :func:`find_identifiers` must never find in anything the gateway stores or publishes:
+    the attributes of ``_SCANNED`` and every person name, at any depth (a label names its path,
+    ``ReferencedImageSequence[0].PersonName``).
     """
     found: dict[str, str] = {}
-    for keyword in _SCANNED:
-        value = ds.get(keyword)
-        if value is None or value == "":
+    with quiet_pydicom():
+        _collect(ds, "", found)
+    return found
+
+
+def _collect(ds: Dataset, path: str, found: dict[str, str]) -> None:
+    for elem in ds:
+        keyword = elem.keyword or str(elem.tag)
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or ()):
+                _collect(item, f"{path}{keyword}[{i}].", found)
             continue
-        for i, item in enumerate(_as_list(value)):
+        if elem.keyword not in _SCANNED and elem.VR != "PN":
+            continue
+        if elem.value is None or elem.value == "":
+            continue
+        for i, item in enumerate(_as_list(elem.value)):
             text = str(item).strip()
             if text:
-                found[keyword if i == 0 else f"{keyword}[{i}]"] = text
-    return found
+                found[f"{path}{keyword}" if i == 0 else f"{path}{keyword}[{i}]"] = text
 
 
 def find_identifiers(data: bytes, identifiers: Mapping[str, str], min_length: int = 3) -> list[str]:
@@ -216,24 +411,59 @@ def _needles(value: str, min_length: int) -> Iterable[bytes]:
     return [c.encode("utf-8") for c in candidates if len(c) >= min_length]
 
 
-def _clean(ds: Dataset, pseudonym: str, secret: bytes, path: str, actions: list[str]) -> int:
-    """Apply the table to ``ds`` and, recursively, to its sequence items; count private tags."""
-    private = [elem.tag for elem in ds if elem.tag.is_private]
-    for tag in private:
-        del ds[tag]
-    removed = len(private)
+@dataclass(slots=True)
+class _Counts:
+    private: int = 0
+    repeating: int = 0
+
+
+def _clean(ds: Dataset, pseudonym: str, secret: bytes, path: str, actions: list[str]) -> _Counts:
+    """Apply the table to ``ds`` and, recursively, to its sequence items; count bulk removals."""
+    counts = _Counts()
+    for elem in list(ds):
+        if elem.tag.is_private:
+            del ds[elem.tag]
+            counts.private += 1
+        elif any(lo <= elem.tag.group <= hi for lo, hi in _REPEATING_GROUPS):
+            del ds[elem.tag]
+            counts.repeating += 1
     _apply_table(ds, pseudonym, path, actions)
     for elem in list(ds):
-        if elem.VR == "PN" and elem.keyword not in _PSEUDONYM and elem.value not in ("", None):
-            del ds[elem.tag]
-            actions.append(f"{path}{_label(elem.keyword or str(elem.tag))}: person name removed")
-        elif elem.VR == "UI" and elem.keyword not in _KEEP_UID and elem.value:
-            if _replace_uids(elem, secret):
-                actions.append(f"{path}{_label(elem.keyword)}: new keyed UID (U)")
-        elif elem.VR == "SQ":
-            for i, item in enumerate(elem.value):
-                removed += _clean(item, pseudonym, secret, f"{path}{elem.keyword}[{i}].", actions)
-    return removed
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or ()):
+                sub = _clean(item, pseudonym, secret, f"{path}{elem.keyword}[{i}].", actions)
+                counts.private += sub.private
+                counts.repeating += sub.repeating
+        else:
+            _sweep(ds, elem, secret, path, actions)
+    return counts
+
+
+def _sweep(ds: Dataset, elem: DataElement, secret: bytes, path: str, actions: list[str]) -> None:
+    """The rules by VR, for what the table does not name (see the module docstring)."""
+    label = f"{path}{_label(elem.keyword or str(elem.tag))}"
+    vr = elem.VR
+    empty = elem.value is None or elem.value == ""
+    kept_date = path == "" and elem.keyword in _TOP_LEVEL_DATES
+    if vr == "UN":
+        del ds[elem.tag]
+        actions.append(f"{label}: unreadable (UN) value removed")
+    elif empty:
+        return
+    elif vr == "PN" and elem.keyword not in _PSEUDONYM:
+        del ds[elem.tag]
+        actions.append(f"{label}: person name removed")
+    elif vr in _DATE_VRS and not kept_date:
+        del ds[elem.tag]
+        actions.append(f"{label}: date/time/age removed (X)")
+    elif vr in _TEXT_VRS:
+        del ds[elem.tag]
+        actions.append(f"{label}: free text removed (X)")
+    elif vr == "UI" and elem.keyword not in _KEEP_UID:
+        if _replace_uids(elem, secret, label):
+            actions.append(f"{label}: new keyed UID (U)")
+    elif vr == "UI":
+        _check_uids(elem, label)
 
 
 def _apply_table(ds: Dataset, pseudonym: str, path: str, actions: list[str]) -> None:
@@ -249,15 +479,30 @@ def _apply_table(ds: Dataset, pseudonym: str, path: str, actions: list[str]) -> 
         if keyword in ds:
             ds[keyword].value = ""
             actions.append(f"{path}{_label(keyword)}: emptied (Z)")
+    for keyword in _EMPTIED_SEQUENCES:
+        if keyword in ds:
+            ds[keyword].value = Sequence()
+            actions.append(f"{path}{_label(keyword)}: emptied (Z, no items)")
     for keyword, dummy in _D.items():
         if keyword in ds:
             setattr(ds, keyword, dummy)
             actions.append(f"{path}{_label(keyword)}: dummy value (D)")
 
 
-def _replace_uids(elem: DataElement, secret: bytes) -> bool:
+def _check_uids(elem: DataElement, label: str) -> list[str]:
+    """The UIDs of a UI element as text; an invalid one refuses the object (PS3.5 9.1)."""
+    uids = [str(uid).strip("\0 ") for uid in _as_list(elem.value)]
+    for uid in uids:
+        if len(uid) > 64 or not _UID_SYNTAX.fullmatch(uid):
+            raise _RefusedError(
+                Refusal("uid-invalid", f"{label}: not a valid UID (digits and dots, PS3.5 9.1)")
+            )
+    return uids
+
+
+def _replace_uids(elem: DataElement, secret: bytes, label: str) -> bool:
     """Replace each instance UID of a UI element; registered (class, scheme) UIDs are kept."""
-    originals = [str(uid) for uid in _as_list(elem.value)]
+    originals = _check_uids(elem, label)
     replaced = [uid if UID(uid).name != uid else new_uid(uid, secret) for uid in originals]
     elem.value = replaced[0] if len(replaced) == 1 else replaced
     return replaced != originals

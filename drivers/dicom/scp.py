@@ -18,7 +18,18 @@ that thread; it submits the handler coroutine to the asyncio loop captured by :m
 until the verdict arrives or ``verdict_timeout_s`` passes. So the status the SCU gets is the
 real outcome (stored durably, or refused). :meth:`stop` shuts the server down from a worker
 thread (``asyncio.to_thread``) because pynetdicom's shutdown joins association threads that may
-be waiting for the loop, then joins every association thread it had, so nothing is left running.
+be waiting for the loop, then joins every association thread it had within one overall
+``shutdown_timeout_s`` (not per thread), and logs any thread still alive after it.
+
+Resource limits: at most ``max_associations`` associations at once (a further request gets
+A-ASSOCIATE-RJ "local limit exceeded", transient, PS3.8 9.3.4). The default is 4, not 2:
+pynetdicom counts association *threads*, and a camera sending photographs back to back meets
+the threads of its previous, released associations still winding down (seen at 2 in the
+end-to-end test); 4 still bounds the memory of concurrent objects. P-DATA PDUs are at most
+:data:`MAX_PDU` bytes; pynetdicom has no cap on the size of the data set it assembles from
+them: only allow-listed calling AE titles get that far, and
+:func:`drivers.dicom.validate.validate` refuses an object over
+:data:`~drivers.dicom.validate.MAX_OBJECT_BYTES` before parsing it.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +54,8 @@ from drivers.errors import DeviceConfigError, TransientDeviceError
 __all__ = ["DicomReceiver", "ReceiverSettings"]
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+#: the largest P-DATA-TF PDU accepted (pynetdicom's default, stated: 16 kB fragments)
+MAX_PDU = 16382
 _ERROR_COMMENT_MAX = 64  # (0000,0902) is LO
 
 log = logging.getLogger(__name__)
@@ -58,8 +72,11 @@ class ReceiverSettings:
     bind_address: str = "127.0.0.1"
     verdict_timeout_s: float = 20.0
     shutdown_timeout_s: float = 5.0
+    max_associations: int = 4
 
     def __post_init__(self) -> None:
+        if self.max_associations < 1:
+            raise DeviceConfigError("dicom: max_associations must be at least 1")
         if not self.allowed_calling_aets:
             raise DeviceConfigError("dicom: allowed_calling_aets is empty (would accept anyone)")
         for title in (self.ae_title, *self.allowed_calling_aets):
@@ -95,6 +112,8 @@ class DicomReceiver:
         ae.add_supported_context(OP_8BIT_SOP_CLASS, list(SUPPORTED_TRANSFER_SYNTAXES))
         ae.add_supported_context(VERIFICATION_SOP_CLASS)
         ae.require_calling_aet = list(s.allowed_calling_aets)
+        ae.maximum_associations = s.max_associations
+        ae.maximum_pdu_size = MAX_PDU
         try:
             server = ae.start_server(
                 (s.bind_address, s.port),
@@ -133,11 +152,22 @@ class DicomReceiver:
 
     @staticmethod
     def _shutdown(ae: AE, timeout: float) -> None:
+        """Shut pynetdicom down, then join its association threads within ``timeout`` in all."""
+        deadline = time.monotonic() + timeout
         threads: list[threading.Thread] = list(ae.active_associations)
         ae.shutdown()
         threads += [t for t in threading.enumerate() if isinstance(t, Association) and t.ae is ae]
+        threads = list(dict.fromkeys(threads))  # active ones are listed twice
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in threads if t.is_alive()]
+        if alive:
+            log.warning(
+                "DICOM SCP: %d association thread(s) still alive after %.1f s: %s",
+                len(alive),
+                timeout,
+                ", ".join(sorted(alive)),
+            )
 
     # -- pynetdicom's association threads ---------------------------------------------------
 

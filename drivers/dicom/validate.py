@@ -18,15 +18,26 @@ What is checked, and against which clause:
 * the OP 8-bit image pixel description (PS3.3 A.39 and C.8.17.2): Bits Allocated (0028,0100),
   Bits Stored (0028,0101) and High Bit (0028,0102) are 8/8/7, Pixel Representation (0028,0103)
   is 0, Samples per Pixel (0028,0002) and Photometric Interpretation (0028,0004) agree, Rows
-  (0028,0010) x Columns (0028,0011) within :data:`MIN_SIDE`..:data:`MAX_SIDE`, one frame;
+  (0028,0010) x Columns (0028,0011) within :data:`MIN_SIDE`..:data:`MAX_SIDE` and at most
+  :data:`MAX_PIXELS` in all, one frame;
 * Pixel Data (7FE0,0010) present, complete, and decodable to Rows x Columns x Samples per Pixel.
   Native Implicit/Explicit VR Little Endian are decoded by pydicom itself; JPEG Baseline 8 bit
   (1.2.840.10008.1.2.4.50) through pydicom's Pillow plugin (Pillow is installed as a dependency
   of matplotlib); if Pillow were missing the object is refused with code ``decoder-missing``.
 
+Resource limits (a decompression bomb must be refused before it is decoded): an object larger
+than :data:`MAX_OBJECT_BYTES` is refused unread; for JPEG the frame size in the stream's own
+SOF header (ITU-T T.81 B.2.2) must equal Rows x Columns and its component count Samples per
+Pixel, checked before any decoding; Pillow's own ``MAX_IMAGE_PIXELS`` guard stays armed (its
+``DecompressionBombWarning`` is an error inside :func:`quiet_pydicom`, never silenced).
+Retinographs export 2-24 Mpx photographs (a 24 Mpx sensor is 6000 x 4000): the limits leave
+that room and no more.
+
 Statuses (PS3.4 B.2.3): a missing or wrong attribute is ``0xA900`` (data set does not match
 the SOP class); bytes that do not parse or pixels that do not decode are ``0xC000`` (cannot
-understand). Reasons name tags and codes, never a patient's value.
+understand), and so is anything pydicom or a codec raises on the way (code ``unparseable``):
+:func:`validate` never raises. Both are permanent failures: the SCU must not retry them.
+Reasons name tags and codes, never a patient's value.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from numpy.typing import NDArray
 from pydicom import config, dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.uid import (
     UID,
     ExplicitVRLittleEndian,
@@ -53,17 +65,25 @@ from pydicom.uid import (
 from drivers.dicom import OP_8BIT_SOP_CLASS, Status, Verdict
 
 __all__ = [
+    "MAX_OBJECT_BYTES",
+    "MAX_PIXELS",
     "MAX_SIDE",
     "MIN_SIDE",
     "SUPPORTED_TRANSFER_SYNTAXES",
     "Refusal",
     "ValidImage",
+    "jpeg_frame_size",
     "quiet_pydicom",
     "validate",
 ]
 
 MIN_SIDE = 64
-MAX_SIDE = 8192
+#: the longer side of a 24 Mpx sensor (6000 x 4000)
+MAX_SIDE = 6000
+#: Rows x Columns: a 24 Mpx photograph and a little room
+MAX_PIXELS = 25_000_000
+#: the Part-10 file: a native 25 Mpx RGB photograph is 75 MB
+MAX_OBJECT_BYTES = 80 * 1024 * 1024
 SUPPORTED_TRANSFER_SYNTAXES: tuple[str, ...] = (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -107,20 +127,39 @@ class ValidImage:
 
 
 def validate(data: bytes | Dataset) -> ValidImage | Refusal:
-    """Check one object; see the module docstring for the rules and statuses."""
+    """Check one object; see the module docstring for the rules and statuses.
+
+    Never raises: whatever pydicom or a pixel codec raises on untrusted bytes (a corrupt VR
+    makes pydicom raise ``NotImplementedError``) is a ``0xC000`` refusal naming the exception
+    type only.
+    """
+    size = None if isinstance(data, Dataset) else len(data)
+    if size is not None and size > MAX_OBJECT_BYTES:
+        return Refusal(
+            "too-large",
+            f"object of {size} bytes, more than the {MAX_OBJECT_BYTES} accepted",
+            Status.CANNOT_UNDERSTAND,
+        )
     with quiet_pydicom():
-        if isinstance(data, Dataset):
-            ds = data
-        else:
-            parsed = _parse(data)
-            if isinstance(parsed, Refusal):
-                return parsed
-            ds = parsed
-        for check in (_transfer_syntax, _truncation, _convert, _sop_class, _laterality):
-            refusal = check(ds)
-            if refusal is not None:
-                return refusal
-        return _pixel_description(ds) or _decode(ds)
+        try:
+            return _validate(data)
+        except Exception as exc:  # noqa: BLE001 - untrusted bytes in a third-party parser
+            return _unparseable(exc, size)
+
+
+def _validate(data: bytes | Dataset) -> ValidImage | Refusal:
+    if isinstance(data, Dataset):
+        ds = data
+    else:
+        parsed = _parse(data)
+        if isinstance(parsed, Refusal):
+            return parsed
+        ds = parsed
+    for check in (_transfer_syntax, _truncation, _convert, _sop_class, _laterality):
+        refusal = check(ds)
+        if refusal is not None:
+            return refusal
+    return _pixel_description(ds) or _jpeg_frame(ds) or _decode(ds)
 
 
 @contextmanager
@@ -134,7 +173,18 @@ def quiet_pydicom() -> Iterator[None]:
     """
     with warnings.catch_warnings(), config.disable_value_validation():
         warnings.simplefilter("ignore")
+        bomb = _decompression_bomb_warning()
+        if bomb is not None:
+            warnings.simplefilter("error", bomb)  # Pillow's guard stays armed
         yield
+
+
+def _decompression_bomb_warning() -> type[Warning] | None:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        return None
+    return Image.DecompressionBombWarning
 
 
 def _parse(data: bytes) -> Dataset | Refusal:
@@ -263,6 +313,13 @@ def _pixel_description(ds: Dataset) -> Refusal | None:
             return Refusal(
                 "dimensions", f"{tag} {keyword} is {side}, expected {MIN_SIDE}..{MAX_SIDE}"
             )
+    rows, columns = ds.Rows, ds.Columns
+    if rows * columns > MAX_PIXELS:
+        return Refusal(
+            "dimensions",
+            f"(0028,0010) Rows x (0028,0011) Columns is {rows} x {columns}, "
+            f"more than {MAX_PIXELS} pixels",
+        )
     frames = ds.get("NumberOfFrames", 1)
     if str(frames).strip() not in ("1", ""):
         return Refusal(
@@ -270,6 +327,66 @@ def _pixel_description(ds: Dataset) -> Refusal | None:
         )
     if "PixelData" not in ds:
         return Refusal("pixel-data-missing", "(7FE0,0010) Pixel Data missing")
+    return None
+
+
+def _jpeg_frame(ds: Dataset) -> Refusal | None:
+    """For JPEG, the stream's own frame size must be the declared one - read before decoding.
+
+    A small JPEG can declare a huge frame (a decompression bomb): its SOF header (ITU-T T.81
+    B.2.2) is read and compared with Rows, Columns and Samples per Pixel.
+    """
+    if UID(ds.file_meta.TransferSyntaxUID) != JPEGBaseline8Bit:
+        return None
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    found = jpeg_frame_size(frame)
+    if found is None:
+        return Refusal(
+            "pixel-data-undecodable",
+            "(7FE0,0010) Pixel Data: no JPEG frame header (SOF) before the scan",
+            Status.CANNOT_UNDERSTAND,
+        )
+    declared = (int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel))
+    if found != declared:
+        return Refusal(
+            "pixel-data-dimensions",
+            f"(7FE0,0010) JPEG frame is {found[0]} x {found[1]} x {found[2]}, "
+            f"Rows x Columns x SamplesPerPixel declare {declared[0]} x {declared[1]} x "
+            f"{declared[2]}",
+            Status.CANNOT_UNDERSTAND,
+        )
+    return None
+
+
+def jpeg_frame_size(stream: bytes) -> tuple[int, int, int] | None:
+    """(lines, samples per line, components) of a JPEG's first SOF header; None if none.
+
+    Walks the marker segments (ITU-T T.81 B.1.1.4) from SOI up to the first SOFn or SOS; never
+    decodes anything. A frame with 0 lines (defined later by DNL) counts as no header.
+    """
+    if stream[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(stream):
+        if stream[pos] != 0xFF:
+            return None
+        marker = stream[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # SOS: the scan starts, no frame header met
+            return None
+        length = int.from_bytes(stream[pos + 2 : pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            header = stream[pos + 4 : pos + 10]
+            if len(header) < 6:
+                return None
+            lines = int.from_bytes(header[1:3], "big")
+            samples = int.from_bytes(header[3:5], "big")
+            return (lines, samples, header[5]) if lines else None
+        if length < 2:
+            return None
+        pos += 2 + length
     return None
 
 

@@ -31,8 +31,7 @@ from drivers.codec.sampletransfer import TransferStats
 from drivers.devices.ct80 import Ct80Stats
 from drivers.devices.refractor import RefractorStats
 from drivers.modbus.poller import PollStats
-from edge.config import EdgeConfig
-from edge.config_modbus import ModbusDevice
+from edge.config import NON_MEASURING, EdgeConfig
 from edge.health.backlog import BacklogReader
 from edge.outbox import Outbox, OutboxError
 from edge.publish.forwarder import Forwarder, Latency
@@ -72,6 +71,8 @@ class Sources:
     calibrations: CalibrationBook
     #: time.time() at start-up
     started: float = field(default_factory=time.time)
+    #: the last fundus photograph's verdict per station (edge/retinography.py; no identifier)
+    fundus: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,8 @@ class Snapshot:
     mqtt: MqttView
     outbox: OutboxView
     devices: dict[str, DeviceView]
+    #: station -> the last fundus verdict there (gradable, reasons, measures, object id)
+    fundus: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def uptime_s(self) -> float:
@@ -177,6 +180,7 @@ class Snapshot:
             "mqtt": mqtt,
             "outbox": asdict(self.outbox),
             "devices": {d: asdict(v) for d, v in self.devices.items()},
+            "fundus": self.fundus,
         }
 
 
@@ -211,6 +215,7 @@ class Snapshots:
             mqtt=mqtt,
             outbox=self._outbox(),
             devices=self._devices(),
+            fundus={station: dict(v) for station, v in s.fundus.items()},
         )
 
     def close(self) -> None:
@@ -248,7 +253,7 @@ class Snapshots:
             if last is None and isinstance(stats, PollStats):
                 last = stats.last_good
             calibration = None
-            if config is not None and not isinstance(config, ModbusDevice):
+            if config is not None and not isinstance(config, NON_MEASURING):
                 calibration = self._calibration(config.serial_number, today)
             devices[device_id] = DeviceView(
                 kind=config.kind if config is not None else "unknown",

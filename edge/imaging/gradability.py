@@ -138,16 +138,25 @@ class Verdict:
     measures: Measures
 
 
+#: the shorter side below which an image is not graded (:func:`grade` raises ValueError); the
+#: DICOM adapter refuses such objects first (drivers/dicom/validate.py MIN_SIDE is the same 64)
+MIN_SIDE = 64
+
+
 def _validate(raw: NDArray[np.generic]) -> NDArray[np.uint8]:
+    """The pixels as H x W x C uint8: the shape and the size are checked before anything else."""
     if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8:
         raise TypeError("grade() takes a uint8 NumPy array")
     pixels: NDArray[np.uint8] = np.asarray(raw, dtype=np.uint8)  # no copy: already uint8
     if pixels.ndim == 2:
-        return pixels[..., None]
+        pixels = pixels[..., None]
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
-        raise ValueError(f"expected H x W or H x W x 3, got shape {pixels.shape}")
-    if min(pixels.shape[:2]) < 64:
-        raise ValueError(f"image too small to grade: {pixels.shape[1]} x {pixels.shape[0]}")
+        raise ValueError(f"expected H x W, H x W x 1 or H x W x 3, got shape {raw.shape}")
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        raise ValueError(
+            f"image too small to grade: {pixels.shape[1]} x {pixels.shape[0]} "
+            f"(at least {MIN_SIDE} px a side)"
+        )
     return pixels
 
 
@@ -192,7 +201,7 @@ def _fovea(
 
 
 def measure(pixels: NDArray[np.generic]) -> Measures:
-    """Every measure of :class:`Measures` (see the module docstring)."""
+    """Every measure of :class:`Measures` (see the module docstring); raises as :func:`grade`."""
     img = _validate(pixels)
     h, w = img.shape[:2]
     factor = max(1, int(min(h, w) * 0.93 / COARSE_DIAMETER))
@@ -310,7 +319,12 @@ def decide(m: Measures) -> tuple[str, ...]:
 
 
 def grade(pixels: NDArray[np.generic]) -> Verdict:
-    """The verdict on one photograph (uint8, H x W x 3 RGB or H x W grey)."""
+    """The verdict on one photograph (uint8, H x W x 3 RGB or H x W grey).
+
+    Raises TypeError for anything but a uint8 array, and ValueError for another shape or an
+    image under :data:`MIN_SIDE` px a side (2-D included): a caller handing over a decoded DICOM
+    object never meets either, drivers/dicom/validate.py refuses those first.
+    """
     m = measure(pixels)
     reasons = decide(m)
     return Verdict(gradable=not reasons, reasons=reasons, measures=m)

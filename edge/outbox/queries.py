@@ -10,8 +10,17 @@ during a 10 MB upload waits behind at most that many chunks on the link, never t
 The cap also bounds what an absent backend costs: at most that many chunks are re-sent per
 ``resend_after``.
 
+Chunks are chosen least tried first - ``(priority, attempts, seq)``, pending and stale alike -
+so an object the backend never acks (its manifest lost or refused, until the backend rejects
+its chunks) cannot keep the capped slots from the objects after it: their fresh chunks
+(attempts 0) go first, and a stale chunk is sent again only when none of fewer attempts waits.
+Readings stay in seq order.
+
 Every query runs on an index: ``outbox_pending`` on ``(priority, seq)`` (an equality on priority
-0, then seq order; or the range priority > 0) and ``outbox_in_flight`` on ``sent_at``.
+0, then seq order), ``outbox_object_pending`` on ``(priority, attempts, seq)`` for pending
+chunks, and ``outbox_in_flight`` on ``sent_at``. No query filters or sorts a chunk on a column
+read from the table: priority, state and attempts come after the payload in a row, so reading
+them walks the chunk's overflow pages.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ def due_rows(
     stale_before: float,
     max_object_in_flight: int | None = None,
 ) -> list[Row]:
-    """Up to ``limit`` rows to publish, priority 0 first (by seq), then chunks (priority, seq).
+    """Up to ``limit`` rows to publish: priority 0 first (by seq), then chunks, least tried first.
 
     A row is due when pending, or in flight and sent before ``stale_before`` (its backend ack
     is overdue). ``max_object_in_flight`` None: chunks fill whatever priority 0 leaves of
@@ -56,14 +65,19 @@ def due_rows(
     return small + chunks
 
 
+#: the pending query per class of rows: readings by seq, chunks least tried first
+_PENDING = {
+    "priority = 0": "SELECT {c} FROM outbox WHERE state = 'pending' AND priority = 0"
+    " ORDER BY priority, seq LIMIT ?",
+    "priority > 0": "SELECT {c} FROM outbox WHERE state = 'pending' AND priority > 0"
+    " ORDER BY priority, attempts, seq LIMIT ?",
+}
+
+
 def _due(db: sqlite3.Connection, where: str, limit: int, stale_before: float) -> list[Row]:
     # Two index range scans rather than one OR (which scans the whole table): the drain of a
     # large backlog calls this once per quarter window.
-    pending = db.execute(
-        f"SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND {where}"
-        " ORDER BY priority, seq LIMIT ?",
-        (limit,),
-    ).fetchall()
+    pending = db.execute(_PENDING[where].format(c=COLUMNS), (limit,)).fetchall()
     # ORDER BY sent_at, not seq: the partial index answers it, where ORDER BY seq made the
     # planner walk the whole table looking for stale rows that mostly do not exist.
     stale = db.execute(
@@ -71,7 +85,10 @@ def _due(db: sqlite3.Connection, where: str, limit: int, stale_before: float) ->
         " ORDER BY sent_at LIMIT ?",
         (stale_before, limit),
     ).fetchall()
-    ordered = sorted(pending + stale, key=lambda r: (r[11], r[0]))  # (priority, seq)
+    if where == "priority = 0":
+        ordered = sorted(pending + stale, key=lambda r: r[0])  # seq
+    else:
+        ordered = sorted(pending + stale, key=lambda r: (r[11], r[7], r[0]))  # (prio, tries, seq)
     return [Row(*r) for r in ordered[:limit]]
 
 

@@ -14,7 +14,9 @@ that on a full disk SQLite refuses new rows (SQLITE_FULL) while deletes, which r
 and WAL checkpoints still have room; the bookkeeping connection (marking sent, deleting) may
 go a few pages beyond the budget so that a full outbox can always drain. Clinical rows are
 never evicted; telemetry and event rows are evicted oldest-first beyond their own byte
-budget, with persistent counters.
+budget, with persistent counters. The chunks of large objects (priority > 0) have their own
+byte budget, ``objects_max_bytes`` (half of the whole by default): a new object beyond it is
+refused, so photographs never take the room of readings.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from pathlib import Path
 
 from edge.outbox.db import Tx, guarded, is_full, migrate
 from edge.outbox.model import (
-    SCHEMA,
     Budget,
     NewRow,
     OutboxError,
@@ -55,23 +56,27 @@ class Outbox:
         self.moved_aside: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._check_integrity(repair)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 5000")  # operator CLI and daemon share the file
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.execute(f"PRAGMA journal_size_limit = {self.budget.reserve_bytes // 2}")
-        migrated = migrate(self._db)  # a file of an earlier schema: before the script
-        if migrated:
-            log.info("outbox migrated path=%s changes=%s", path, ",".join(migrated))
-        self._db.executescript(SCHEMA)
-        # Bookkeeping that may be lost in a power cut without losing data - marking rows sent,
-        # deleting acknowledged rows - goes through a second connection with
-        # synchronous=NORMAL: its commits reach the disk with the next FULL commit or
-        # checkpoint. Lost, they only cause a re-send that the backend de-duplicates. This keeps
-        # one fsync per ack batch off the event loop while a backlog drains.
-        self._lazy = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lazy.execute("PRAGMA busy_timeout = 5000")
-        self._lazy.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 5000")  # operator CLI and daemon share it
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute(f"PRAGMA journal_size_limit = {self.budget.reserve_bytes // 2}")
+            # A fresh file or one of an earlier schema; a current one is only read (no write
+            # lock taken, so opening never waits behind another writer).
+            migrated = migrate(self._db)
+            if migrated:
+                log.info("outbox migrated path=%s changes=%s", path, ",".join(migrated))
+            # Bookkeeping that may be lost in a power cut without losing data - marking rows
+            # sent, deleting acknowledged rows - goes through a second connection with
+            # synchronous=NORMAL: its commits reach the disk with the next FULL commit or
+            # checkpoint. Lost, they only cause a re-send that the backend de-duplicates. This
+            # keeps one fsync per ack batch off the event loop while a backlog drains.
+            self._lazy = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._lazy.execute("PRAGMA busy_timeout = 5000")
+            self._lazy.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {path}: {exc}") from exc
         self._armed = list(self.budget.high_water)
         self._nonclinical_bound = self.budget.telemetry_max_bytes + 1  # unknown: check first
         self.page_budget = self._apply_page_budget()
@@ -170,15 +175,18 @@ class Outbox:
                     [(q.msg_id, q.device, q.quantity, q.reason, q.detail, stamp) for q in held],
                 )
                 new_held = self._db.total_changes - held_before
-                before = self._db.total_changes
-                self._db.executemany(
+                objects = any(r.priority > 0 for r in rows)
+                gauge = self._gauge() if objects else 0
+                # rowcount, not total_changes: that also counts the triggers' gauge updates
+                added = self._db.executemany(
                     # ON CONFLICT(msg_id), not OR IGNORE: that would also swallow CHECK failures
                     "INSERT INTO outbox (msg_id, device, kind, topic, payload, created_at,"
                     " priority, schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (msg_id) DO NOTHING",
                     [(*_fields(r), stamp, r.priority, r.schema) for r in rows],
-                )
-                added = self._db.total_changes - before
+                ).rowcount
+                if objects:
+                    self._check_object_budget(gauge)
                 extra = sum(len(r.payload) for r in rows if r.kind != "clinical")
                 if extra:
                     # An upper bound kept in memory (deletes only lower the truth): the exact
@@ -196,6 +204,26 @@ class Outbox:
                     f"{usage.disk_free_bytes} bytes free on disk)"
                 ) from exc
             raise OutboxError(f"cannot store {len(rows)} rows in {self.path}: {exc}") from exc
+
+    def _check_object_budget(self, before: int) -> None:
+        """Refuse (roll back) a batch whose chunks took the object gauge past its budget.
+
+        Called in the insert's transaction, after it; ``before`` is the gauge before it. The
+        gauge (kept by triggers) grows only by the chunk bytes newly stored: re-ingesting an
+        object already held, or storing readings, is never refused here.
+        """
+        used = self._gauge()
+        limit = self.budget.object_limit
+        if used > before and used > limit:
+            raise OutboxFullError(
+                f"outbox object budget full: an object of {used - before} bytes not stored in "
+                f"{self.path} ({before} of {limit} object budget bytes used by earlier "
+                "objects; readings are still stored)"
+            )
+
+    def _gauge(self, name: str = "object_bytes") -> int:
+        row = self._db.execute("SELECT value FROM gauges WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
 
     def _evict(self) -> int:
         """Drop the oldest telemetry/event rows beyond ``telemetry_max_bytes`` (never clinical).
@@ -247,23 +275,51 @@ class Outbox:
         Deletes reuse pages inside the budget, so they work even when the disk is full.
         """
         with Tx(self._lazy):
-            before = self._lazy.total_changes
-            self._lazy.executemany("DELETE FROM outbox WHERE msg_id = ?", [(m,) for m in msg_ids])
-            deleted = self._lazy.total_changes - before
+            deleted = self._lazy.executemany(  # rowcount: the triggers' changes not counted
+                "DELETE FROM outbox WHERE msg_id = ?", [(m,) for m in msg_ids]
+            ).rowcount
             if deleted:
                 self._bump("confirmed_rows", deleted, self._lazy)
             return deleted
 
     @guarded
     def reject(self, msg_id: str, reason: str) -> bool:
+        """Mark ``msg_id`` rejected with ``reason``; False when it is gone or rejected already."""
         with self._transaction():
             cur = self._db.execute(
-                "UPDATE outbox SET state = 'rejected', reason = ? WHERE msg_id = ?",
+                "UPDATE outbox SET state = 'rejected', reason = ?"
+                " WHERE msg_id = ? AND state != 'rejected'",
                 (reason, msg_id),
             )
             if cur.rowcount:
                 self._bump("rejected_rows", 1)
             return cur.rowcount > 0
+
+    @guarded
+    def reject_with(
+        self, msg_id: str, reason: str, others: Sequence[str], others_reason: str
+    ) -> int | None:
+        """Reject ``msg_id`` and, in the same transaction, every row of ``others`` still open.
+
+        For a large object whose manifest or one chunk was refused: its other rows share the
+        fate (edge/publish/forwarder.py). Returns how many of ``others`` were rejected, or
+        None when ``msg_id`` is gone or rejected already (then nothing changes).
+        """
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE outbox SET state = 'rejected', reason = ?"
+                " WHERE msg_id = ? AND state != 'rejected'",
+                (reason, msg_id),
+            )
+            if not cur.rowcount:
+                return None
+            shared = self._db.executemany(
+                "UPDATE outbox SET state = 'rejected', reason = ?"
+                " WHERE msg_id = ? AND state != 'rejected'",
+                [(others_reason, m) for m in others if m != msg_id],
+            ).rowcount
+            self._bump("rejected_rows", 1 + shared)
+            return shared
 
     @guarded
     def requeue(self, key: str) -> Row | None:
@@ -352,6 +408,11 @@ class Outbox:
     @guarded
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
+
+    @guarded
+    def object_bytes(self) -> int:
+        """Payload bytes of the rows of priority > 0 (chunks), against ``objects_max_bytes``."""
+        return self._gauge()
 
     @guarded
     def usage(self) -> Usage:

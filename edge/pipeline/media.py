@@ -19,10 +19,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from edge.publish.objects import NAMESPACE, ObjectPlan, manifest_extension
+from edge.publish.objects import MANIFEST_SCHEMA, NAMESPACE, ObjectPlan, manifest_extension
 
 #: the ``schema`` user property of a manifest PUBLISH
-MEDIA_SCHEMA = "fhir-r4-media/1"
+MEDIA_SCHEMA = MANIFEST_SCHEMA
 #: SNOMED CT eye structures, as on the tonometer's Observations
 _EYES = {"right": ("18944008", "Right eye structure"), "left": ("8966001", "Left eye structure")}
 

@@ -9,6 +9,14 @@ marks the row ``rejected`` with its reason instead.
 Chunks of large objects (edge/publish/objects.py) are rows like any other: QoS 1, the same
 window, acks and re-sends. The outbox hands them out only after every pending reading and at
 most ``max_object_in_flight`` at a time, so a photograph upload never holds readings back.
+An object is delivered whole or not at all: when its manifest or any chunk is refused (by the
+broker, the backend, or here because its PUBLISH would exceed the broker's Maximum Packet
+Size), its other rows are rejected in the same transaction and one ``object.rejected`` event
+is raised, so a dead object never holds the chunk slots.
+
+PUBACK timeout: a PUBLISH may take ``puback_timeout`` plus the time to send the bytes awaiting
+PUBACK ahead of it, and its own, at ``min_link_rate``: two 256 KiB chunks on a slow link are
+not a dead link.
 
 The stats (counters, PUBLISH -> PUBACK and PUBLISH -> backend-ack latencies) are read at scrape
 time by the health endpoints (edge/health).
@@ -30,7 +38,9 @@ from dataclasses import dataclass, field
 from edge.events import Events
 from edge.outbox import Outbox, OutboxError, Row
 from edge.pipeline.fhir import SCHEMA
+from edge.pipeline.media import manifest_msg_id
 from edge.pipeline.telemetry import SCHEMA as TELEMETRY_SCHEMA
+from edge.publish.objects import MANIFEST_SCHEMA, chunk_msg_id, manifest_chunks, object_of
 from edge.publish.port import LinkError, Publisher, PublishOutcome
 from edge.publish.topics import Topics
 
@@ -56,7 +66,11 @@ class ForwarderSettings:
     max_object_in_flight: int = 2
     backoff_min: float = 1.0
     backoff_max: float = 60.0
+    #: seconds a PUBACK may take beyond sending the bytes before it at ``min_link_rate``
     puback_timeout: float = 30.0
+    #: the slowest link (bytes/s) the PUBACK timeout allows for: 8000 (64 kbit/s) gives two
+    #: 256 KiB chunks 66 s more, where a fixed 30 s tore a slow 4G session down in a loop
+    min_link_rate: float = 8000.0
 
 
 @dataclass(slots=True)
@@ -106,7 +120,23 @@ class _Window:
     limit: int
     refill_at: int
     awaiting: dict[str, float] = field(default_factory=dict)  # msg_id -> sent (loop clock)
+    #: msg_id -> (loop time by which its PUBACK is due, its payload bytes)
+    due: dict[str, tuple[float, int]] = field(default_factory=dict)
+    #: payload bytes of the publishes awaiting their PUBACK
+    queued: int = 0
     failed: list[str] = field(default_factory=list)
+
+    def add(self, msg_id: str, now: float, size: int, settings: ForwarderSettings) -> None:
+        """Track a PUBLISH: due once the bytes before it and its own had time to go."""
+        self.awaiting[msg_id] = now
+        self.queued += size
+        self.due[msg_id] = (now + settings.puback_timeout + self.queued / settings.min_link_rate,
+                            size)  # fmt: skip
+
+    def pop(self, msg_id: str) -> float | None:
+        _, size = self.due.pop(msg_id, (0.0, 0))
+        self.queued -= size
+        return self.awaiting.pop(msg_id, None)
 
 
 class Forwarder:
@@ -233,8 +263,9 @@ class Forwarder:
                 raise LinkError("reconnect requested")
             if window.awaiting:
                 msg_id, sent = next(iter(window.awaiting.items()))
-                if clock() - sent > s.puback_timeout:
-                    raise LinkError(f"no PUBACK for {msg_id} within {s.puback_timeout} s")
+                deadline = window.due.get(msg_id, (sent + s.puback_timeout, 0))[0]
+                if clock() > deadline:
+                    raise LinkError(f"no PUBACK for {msg_id} within {deadline - sent:.0f} s")
             await self._publish_unstored_events(link)
             rows: list[Row] = []
             if len(window.awaiting) <= window.refill_at:
@@ -246,16 +277,17 @@ class Forwarder:
                     await asyncio.sleep(1.0)
                     continue
             now = clock()
+            # the broker's Maximum Packet Size (MQTT 5 section 3.2.2.3.6), None: no limit
+            biggest: int | None = getattr(link, "maximum_packet_size", None)
             for row in rows:
-                fut = link.send(
-                    row.topic,
-                    row.payload,
-                    user_properties={
-                        "msg-id": row.msg_id,
-                        "schema": row.schema or SCHEMAS[row.kind],
-                    },
-                )
-                window.awaiting[row.msg_id] = now
+                properties = {"msg-id": row.msg_id, "schema": row.schema or SCHEMAS[row.kind]}
+                if biggest is not None:
+                    size = publish_size(row.topic, len(row.payload), properties)
+                    if size > biggest:  # [MQTT-3.2.2-15]: never sent; re-sending cannot help
+                        self._too_large(row, size, biggest)
+                        continue
+                fut = link.send(row.topic, row.payload, user_properties=properties)
+                window.add(row.msg_id, now, len(row.payload), s)
                 fut.add_done_callback(functools.partial(self._on_puback, window, row))
             if rows and len(window.awaiting) < window.limit:
                 continue  # more may be due: fill the window
@@ -276,7 +308,7 @@ class Forwarder:
         return rows
 
     def _on_puback(self, window: _Window, row: Row, fut: asyncio.Future[PublishOutcome]) -> None:
-        sent = window.awaiting.pop(row.msg_id, None)
+        sent = window.pop(row.msg_id)
         if fut.cancelled() or fut.exception() is not None:
             window.failed.append(row.msg_id)  # stays in_flight; re-sent after the reconnect
             self.wake.set()
@@ -331,23 +363,95 @@ class Forwarder:
             # e.g. 0x97 Quota exceeded: stays in flight and is sent again after resend_after
             log.warning("publish refused for now msg_id=%s reason=%r", row.msg_id, outcome.reason)
         elif not outcome.accepted:
+            self._reject(row.msg_id, outcome.reason, "broker", row)
+
+    def _too_large(self, row: Row, size: int, biggest: int) -> None:
+        """A row whose PUBLISH the broker would refuse for its size: rejected, never sent.
+
+        A client must not send a packet beyond the server's Maximum Packet Size
+        [MQTT-3.2.2-15] (a broker disconnects with 0x95 Packet too large). A stored chunk cannot
+        be cut again: its object is rejected, and the cure is a ``chunk_size`` well below the
+        broker's limit (docs/operations.md).
+        """
+        reason = (
+            f"PUBLISH of {size} bytes exceeds the broker's Maximum Packet Size of {biggest}"
+            " bytes (MQTT 5 section 3.2.2.3.6); set the device's chunk_size below it"
+        )
+        try:
+            self._reject(row.msg_id, reason, "gateway", row)
+        except OutboxError as exc:  # stays in flight: tried again after resend_after
+            log.error("outbox not updated msg_id=%s error=%r", row.msg_id, str(exc))
+
+    def _reject(self, msg_id: str, reason: str, by: str, row: Row | None = None) -> None:
+        """Mark a refused row ``rejected``; the other rows of its large object share its fate.
+
+        ``by`` is broker, backend or gateway. One event per refusal: ``outbox.rejected`` for a
+        row of its own, ``object.rejected`` (object_id, rows) for an object, whose other rows -
+        the manifest and every chunk still held - are rejected in the same transaction, so
+        none of them is sent again or keeps a chunk slot. A row already gone or rejected (a
+        second refusal, an ack meant for another gateway) changes nothing.
+        """
+        row = row or self.outbox.get(msg_id)
+        if row is None:
+            return
+        why = f"{by} refused: {reason}" if by != "gateway" else reason
+        object_id = object_of(row.topic, row.schema, row.payload)
+        if object_id is None:
+            if not self.outbox.reject(msg_id, why):
+                return
             self.stats.rejected += 1
-            self.outbox.reject(row.msg_id, f"broker refused: {outcome.reason}")
-            log.error(
-                "outbox row rejected msg_id=%s device=%s reason=%r",
-                row.msg_id,
-                row.device,
-                outcome.reason,
-            )
+            if by == "backend":
+                log.error("backend rejected msg_id=%s reason=%r", msg_id, reason)
+            else:
+                log.error(
+                    "outbox row rejected msg_id=%s device=%s reason=%r", msg_id, row.device, reason
+                )
             if self.events is not None and row.kind != "event":
                 self.events.raise_event(
-                    "outbox.rejected",
-                    "error",
-                    row.device,
-                    msg_id=row.msg_id,
-                    by="broker",
-                    reason=outcome.reason,
+                    "outbox.rejected", "error", row.device, msg_id=msg_id, by=by, reason=reason
                 )
+            return
+        others = self._object_rows(object_id, row)
+        shared = self.outbox.reject_with(
+            msg_id, why, others, f"object {object_id} rejected: {why} (row {msg_id})"
+        )
+        if shared is None:
+            return
+        self.stats.rejected += 1 + shared
+        log.error(
+            "object rejected object_id=%s device=%s msg_id=%s by=%s rows=%d reason=%r",
+            object_id,
+            row.device,
+            msg_id,
+            by,
+            1 + shared,
+            reason,
+        )
+        if self.events is not None:
+            self.events.raise_event(
+                "object.rejected",
+                "error",
+                row.device,
+                object_id=object_id,
+                msg_id=msg_id,
+                by=by,
+                reason=reason,
+                rows=1 + shared,
+            )
+
+    def _object_rows(self, object_id: str, row: Row) -> list[str]:
+        """The message ids of the manifest and every chunk of ``object_id``.
+
+        The chunk count is the manifest's (the manifest row stays in the outbox until the
+        whole object is verified, so it is there while any chunk is).
+        """
+        manifest_id = manifest_msg_id(object_id)
+        manifest = row if row.schema == MANIFEST_SCHEMA else self.outbox.get(manifest_id)
+        count = None if manifest is None else manifest_chunks(manifest.payload)
+        if count is None:
+            log.warning("object manifest not found object_id=%s: only its row rejected", object_id)
+            return [manifest_id]
+        return [manifest_id, *(chunk_msg_id(object_id, i) for i in range(count))]
 
     async def _consume(self, link: Publisher) -> None:
         while True:
@@ -386,12 +490,30 @@ class Forwarder:
             if sent is not None:
                 self.stats.backend_latency.observe(now - sent)
         for msg_id, reason in rejected:
-            if not self.outbox.reject(msg_id, f"backend refused: {reason}"):
-                continue  # already gone: an ack for another gateway or a stale copy
-            self.stats.rejected += 1
-            log.error("backend rejected msg_id=%s reason=%r", msg_id, reason)
-            if self.events is not None:
-                self.events.raise_event(
-                    "outbox.rejected", "error", None, msg_id=msg_id, by="backend", reason=reason
-                )
+            # already gone or rejected: an ack for another gateway or a stale copy, ignored
+            self._reject(msg_id, reason, "backend")
         log.debug("backend ack stored=%d deleted=%d", len(stored), deleted)
+
+
+def publish_size(topic: str, payload: int, user_properties: dict[str, str]) -> int:
+    """The bytes of a QoS 1 PUBLISH packet, as the broker's Maximum Packet Size counts them.
+
+    MQTT 5 section 3.2.2.3.6: the total bytes of the control packet (section 2.1.4). Fixed
+    header: one byte and the Remaining Length as a Variable Byte Integer (sections 2.1.1,
+    1.5.5); variable header: the Topic Name as a UTF-8 string (two-byte length, section
+    3.3.2.1), the Packet Identifier (two bytes at QoS 1, section 3.3.2.2), the Property Length
+    (a Variable Byte Integer) and each User Property (identifier 0x26 and a UTF-8 String Pair,
+    section 3.3.2.3.7); then the payload (section 3.3.3).
+    """
+    props = sum(1 + 2 + len(k.encode()) + 2 + len(v.encode()) for k, v in user_properties.items())
+    remaining = 2 + len(topic.encode()) + 2 + _vbi_size(props) + props + payload
+    return 1 + _vbi_size(remaining) + remaining
+
+
+def _vbi_size(value: int) -> int:
+    """Bytes of ``value`` as a Variable Byte Integer (MQTT 5 section 1.5.5): 7 bits each."""
+    size = 1
+    while value >= 128:
+        value //= 128
+        size += 1
+    return size

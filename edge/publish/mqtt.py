@@ -151,6 +151,10 @@ class PahoPublisher:
         #: the broker's Receive Maximum from CONNACK (MQTT 5 section 3.2.2.3.3; 65,535 when
         #: absent): QoS 1 publishes awaiting PUBACK must never exceed it [MQTT-3.3.4-7]
         self.receive_maximum = 65535
+        #: the broker's Maximum Packet Size from CONNACK (MQTT 5 section 3.2.2.3.6; None when
+        #: absent: no limit beyond the protocol's): no packet beyond it may be sent
+        #: [MQTT-3.2.2-15]; the forwarder rejects a row whose PUBLISH would exceed it
+        self.maximum_packet_size: int | None = None
         #: when bytes last arrived (paho's own ``_last_bytes_received`` is also reset when it
         #: *sends* a PINGREQ, so it cannot tell a silent peer)
         self._last_in = 0.0
@@ -346,6 +350,8 @@ class PahoPublisher:
         # paho 2.2 ignores it (and refuses a new in-flight cap once connected): the forwarder's
         # window keeps to it
         self.receive_maximum = int(getattr(props, "ReceiveMaximum", 65535))
+        biggest = getattr(props, "MaximumPacketSize", None)
+        self.maximum_packet_size = None if biggest is None else int(biggest)
         _set_result(self._connected, code)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:

@@ -19,11 +19,19 @@ fsync'd transaction):
 The backend acks each chunk id once it has stored and verified it, and the manifest's id only
 once the reassembled object matches its SHA-256; the outbox deletes each row on its ack, so
 after an outage or a daemon kill only the chunks not yet acknowledged are sent again.
+
+An object is delivered whole or not at all: when the manifest or a chunk is refused, the
+forwarder finds the object's other rows with :func:`object_of` and :func:`manifest_chunks`
+(the message ids are derived, so no lookup by topic) and rejects them in one transaction
+(edge/publish/forwarder.py). The default object id is the same for the same bytes anywhere;
+give ``plan_object`` a ``scope`` (``{bus}/{device}``) to make it, and the message ids, unique
+per bus and device.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +43,8 @@ from edge.publish.topics import Topics
 OBJECT_PRIORITY = 1
 #: the ``schema`` user property of a chunk PUBLISH
 CHUNK_SCHEMA = "santebus-object-chunk/1"
+#: ... and of a manifest PUBLISH (edge/pipeline/media.py: MEDIA_SCHEMA)
+MANIFEST_SCHEMA = "fhir-r4-media/1"
 #: the URL of the manifest's complex extension on ``Media.content``
 EXTENSION_URL = "urn:santebus:fhir:extension:object"
 #: default chunk size: 40 chunks for a 10 MB photograph, a few seconds each on a slow 4G link
@@ -73,12 +83,20 @@ def chunk_msg_id(object_id: str, index: int) -> str:
 
 
 def plan_object(
-    data: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE, object_id: str | None = None
+    data: bytes,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    object_id: str | None = None,
+    *,
+    scope: str = "",
 ) -> ObjectPlan:
     """Cut ``data`` into chunks of ``chunk_size`` bytes (the last one shorter).
 
-    ``object_id`` defaults to a UUIDv5 of the SHA-256, so the same bytes give the same id.
-    Raises ValueError for empty data or a chunk size below 1.
+    ``object_id`` defaults to a UUIDv5 of the SHA-256 - of ``{scope}|{sha256}`` when ``scope``
+    is given - so the same bytes give the same id, and the manifest and chunk message ids
+    derived from it are the same on every re-ingest. Pass ``scope`` = ``{bus}/{device}`` so
+    that the same photograph sent by two buses or devices gets two ids (FHIR identifiers are
+    meant to be unique; the reference backend keys objects on the bus anyway). Raises
+    ValueError for empty data or a chunk size below 1.
     """
     if not data:
         raise ValueError("an object needs at least one byte")
@@ -91,7 +109,7 @@ def plan_object(
         for i in range(0, len(data), chunk_size)
     )
     return ObjectPlan(
-        object_id=object_id or str(uuid.uuid5(NAMESPACE, whole)),
+        object_id=object_id or str(uuid.uuid5(NAMESPACE, f"{scope}|{whole}" if scope else whole)),
         size=len(data),
         sha256=whole,
         chunk_size=chunk_size,
@@ -136,3 +154,36 @@ def manifest_extension(plan: ObjectPlan) -> dict[str, Any]:
     ]
     subs += [{"url": "chunkSha256", "valueString": digest} for digest in plan.chunk_sha256]
     return {"url": EXTENSION_URL, "extension": subs}
+
+
+def object_of(topic: str, schema: str | None, payload: bytes) -> str | None:
+    """The id of the object an outbox row belongs to, or None for any other row.
+
+    A chunk (``schema`` :data:`CHUNK_SCHEMA`) names it in its topic,
+    ``.../obj/{device}/{object_id}/{index}``; a manifest (``schema`` :data:`MANIFEST_SCHEMA`)
+    in ``content.url`` = ``urn:santebus:object:{object_id}``.
+    """
+    if schema == CHUNK_SCHEMA:
+        parts = topic.rsplit("/", 2)
+        return parts[1] if len(parts) == 3 else None
+    if schema != MANIFEST_SCHEMA:
+        return None
+    try:
+        url = json.loads(payload)["content"]["url"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    prefix = object_url("")
+    return url[len(prefix) :] if isinstance(url, str) and url.startswith(prefix) else None
+
+
+def manifest_chunks(payload: bytes) -> int | None:
+    """How many chunks a manifest (FHIR R4 Media JSON) announces, or None if unreadable."""
+    try:
+        for ext in json.loads(payload)["content"]["extension"]:
+            if ext.get("url") == EXTENSION_URL:
+                for sub in ext["extension"]:
+                    if sub.get("url") == "chunks":
+                        return int(sub["valuePositiveInt"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return None

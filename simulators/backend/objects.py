@@ -12,7 +12,13 @@ chunks on ``.../obj/{device}/{object_id}/{index}`` (docs/asyncapi.yaml). Here:
   deletes what is acked;
 * the manifest is stored on arrival but acked only once every chunk is stored and the
   reassembled object matches the manifest's size and SHA-256; the object is then stored
-  (table ``objects``) in the same transaction as that ack's cause.
+  (table ``objects``) in the same transaction as that ack's cause;
+* a chunk whose manifest is still unknown ``orphan_grace`` seconds after it came (by default
+  60 s, twice the gateway's ``resend_after``: the manifest was lost or refused) is rejected
+  with its reason and dropped, so the gateway stops sending it and rejects its object;
+* everything is keyed on the bus: the same photograph from two buses has the same default
+  object id and manifest id on both, and is two objects here. A manifest id reused on a bus
+  for another object is refused and counted, never a crash.
 
 Everything runs in the caller's transaction (BackendStore.store_objects), before any ack.
 """
@@ -27,9 +33,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA = """
+_MANIFESTS = """
 CREATE TABLE IF NOT EXISTS object_manifests (
-    msg_id      TEXT PRIMARY KEY,
+    msg_id      TEXT NOT NULL,
     bus         TEXT NOT NULL,
     device      TEXT NOT NULL,
     object_id   TEXT NOT NULL,
@@ -40,8 +46,12 @@ CREATE TABLE IF NOT EXISTS object_manifests (
     payload     TEXT NOT NULL,
     received_at REAL NOT NULL,
     copies      INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (bus, msg_id),
     UNIQUE (bus, object_id)
-);
+)"""
+SCHEMA = (
+    _MANIFESTS
+    + """;
 CREATE TABLE IF NOT EXISTS object_chunks (
     bus         TEXT NOT NULL,
     object_id   TEXT NOT NULL,
@@ -54,6 +64,9 @@ CREATE TABLE IF NOT EXISTS object_chunks (
     copies      INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (bus, object_id, idx)
 );
+-- the chunks awaiting their manifest, for the sweep of orphans (never a scan of the chunks)
+CREATE INDEX IF NOT EXISTS object_chunks_unverified ON object_chunks (received_at)
+    WHERE verified = 0;
 CREATE TABLE IF NOT EXISTS objects (
     bus         TEXT NOT NULL,
     object_id   TEXT NOT NULL,
@@ -64,6 +77,7 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (bus, object_id)
 );
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +127,32 @@ class Outcome:
         self.refusals.append((msg_id, topic, reason, data))
 
 
-def ingest(db: sqlite3.Connection, items: list[Chunk | Manifest]) -> Outcome:
-    """Store a batch inside the caller's transaction.
+#: seconds a chunk waits for its manifest before it is rejected: 2 x the gateway's default
+#: ``resend_after``
+ORPHAN_GRACE = 60.0
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Re-key an ``object_manifests`` table of the first schema (msg_id alone) on the bus."""
+    pk = [r[1] for r in sorted(db.execute("PRAGMA table_info(object_manifests)"),
+                               key=lambda r: r[5]) if r[5]]  # fmt: skip
+    if pk != ["msg_id"]:
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ALTER TABLE object_manifests RENAME TO object_manifests_v1")
+        db.execute(_MANIFESTS)
+        db.execute("INSERT INTO object_manifests SELECT * FROM object_manifests_v1")
+        db.execute("DROP TABLE object_manifests_v1")
+
+
+def ingest(
+    db: sqlite3.Connection,
+    items: list[Chunk | Manifest],
+    now: float | None = None,
+    orphan_grace: float = ORPHAN_GRACE,
+) -> Outcome:
+    """Store a batch inside the caller's transaction, then reject the chunks orphaned.
 
     Manifests first, so that the chunks of the same batch are verified on arrival.
     """
@@ -127,7 +165,31 @@ def ingest(db: sqlite3.Connection, items: list[Chunk | Manifest]) -> Outcome:
             _chunk(db, item, out, touched)
     for bus, object_id in sorted(touched):
         _complete(db, bus, object_id, out)
+    _orphans(db, (time.time() if now is None else now) - orphan_grace, out)
     return out
+
+
+def _orphans(db: sqlite3.Connection, before: float, out: Outcome) -> None:
+    """Reject and drop the chunks whose manifest is still unknown since before ``before``.
+
+    Unverified chunks are only those that came before their manifest; with the manifest
+    known they are verified or refused on its arrival. So these are chunks of a manifest lost
+    or refused: never acked, they would be sent again forever.
+    """
+    orphans = db.execute(
+        "SELECT bus, object_id, idx, msg_id FROM object_chunks"
+        " WHERE verified = 0 AND received_at < ? AND NOT EXISTS (SELECT 1 FROM object_manifests"
+        " m WHERE m.bus = object_chunks.bus AND m.object_id = object_chunks.object_id)",
+        (before,),
+    ).fetchall()
+    for bus, object_id, idx, msg_id in orphans:
+        (data,) = db.execute(
+            "DELETE FROM object_chunks WHERE bus = ? AND object_id = ? AND idx = ? RETURNING data",
+            (bus, object_id, idx),
+        ).fetchone()
+        # the device is not kept with a chunk: "+" in its place
+        topic = f"santebus/v1/{bus}/obj/+/{object_id}/{idx}"
+        out.refuse(bus, msg_id, topic, f"no manifest for object {object_id}", bytes(data))
 
 
 def _expected(db: sqlite3.Connection, bus: str, object_id: str) -> list[str] | None:
@@ -152,12 +214,20 @@ def _manifest(
             (m.bus, m.object_id),
         )
     else:
-        db.execute(
+        # DO NOTHING on (bus, msg_id): a manifest id reused for another object on this bus
+        # (a crafted or buggy gateway) is refused and counted, never an IntegrityError
+        added = db.execute(
             "INSERT INTO object_manifests (msg_id, bus, device, object_id, sha256, size,"
-            " chunks, chunk_sha256, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " chunks, chunk_sha256, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (m.msg_id, m.bus, m.device, m.object_id, m.sha256, m.size, len(m.chunk_sha256),
              json.dumps(m.chunk_sha256), m.payload, time.time()),
-        )  # fmt: skip
+        ).rowcount  # fmt: skip
+        if not added:
+            out.duplicates += 1
+            out.refuse(m.bus, m.msg_id, m.topic, "manifest id already used for another object",
+                       m.payload.encode())  # fmt: skip
+            return
     unverified = db.execute(
         "SELECT idx, msg_id, sha256, data FROM object_chunks"
         " WHERE bus = ? AND object_id = ? AND verified = 0",

@@ -18,6 +18,7 @@ import json
 import logging
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -74,9 +75,13 @@ class ReferenceBackend:
         self._batch: list[tuple[str, str, str, str]] = []
         self._batch_since = 0.0  # monotonic time of the oldest message in the batch
         self.flush_every = 0.02
+        #: monotonic time of the next sweep of orphaned chunks (at most one a second)
+        self._next_sweep = 0.0
         self.stored = 0
         self.duplicates = 0
         self.rejected = 0
+        #: batches of objects a database error kept from being stored (and acked)
+        self.store_errors = 0
         self.client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -175,15 +180,27 @@ class ReferenceBackend:
             if monitor:
                 self.store.store_monitoring(monitor)
             committed = self._commit(batch) if batch else 0
-            if objects:
+            if objects or time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + 1.0
                 self._commit_objects(objects)
             return committed + len(objects)
 
     def _commit_objects(self, items: list[Chunk | Manifest]) -> None:
-        """Store chunks and manifests, then ack what they decided, one message per bus."""
-        outcome = self.store.store_objects(items)
+        """Store chunks and manifests, then ack what they decided, one message per bus.
+
+        A database error is logged and counted, never fatal: nothing of the batch is acked,
+        so the gateways send it again.
+        """
+        try:
+            outcome = self.store.store_objects(items)
+        except sqlite3.Error:
+            self.store_errors += 1
+            log.exception("backend objects not stored items=%d (not acked)", len(items))
+            return
         self.duplicates += outcome.duplicates
         self.rejected += len(outcome.refusals)
+        if outcome.duplicates:
+            log.info("backend duplicate objects copies=%d", outcome.duplicates)
         for msg_id, topic, reason, _ in outcome.refusals:
             log.warning("backend rejected msg_id=%s topic=%s reason=%r", msg_id, topic, reason)
         for object_id in outcome.completed:
@@ -227,8 +244,15 @@ class ReferenceBackend:
             )
 
 
-def main(host: str, port: int, db: Path, share: str | None = None, instance: int = 0) -> int:
-    store = BackendStore(db)
+def main(
+    host: str,
+    port: int,
+    db: Path,
+    share: str | None = None,
+    instance: int = 0,
+    orphan_grace: float = 60.0,
+) -> int:
+    store = BackendStore(db, orphan_grace=orphan_grace)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -40,12 +40,19 @@ CREATE TABLE IF NOT EXISTS rejected (
 
 
 class BackendStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, orphan_grace: float = objects.ORPHAN_GRACE) -> None:
+        """Open (or create) the store at ``path``.
+
+        ``orphan_grace``: seconds a chunk may wait for its manifest before it is rejected
+        (simulators/backend/objects.py); twice the gateways' ``resend_after`` or more.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.orphan_grace = orphan_grace
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        objects.migrate(self._db)  # a file of the first object schema: before the script
         self._db.executescript(objects.SCHEMA)
 
     def store_many(self, items: list[tuple[str, str, str, str]]) -> list[bool]:
@@ -89,15 +96,16 @@ class BackendStore:
                 (msg_id, topic, reason, payload, time.time()),
             )
 
-    def store_objects(self, items: list[Chunk | Manifest]) -> Outcome:
+    def store_objects(self, items: list[Chunk | Manifest], now: float | None = None) -> Outcome:
         """Store large objects' chunks and manifests in one transaction.
 
-        simulators/backend/objects.py decides; the acks it returns may be published once this
-        returns (store before ack).
+        simulators/backend/objects.py decides, and rejects the chunks orphaned for longer than
+        ``orphan_grace`` (call it with no items for that alone); the acks it returns may be
+        published once this returns (store before ack).
         """
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            outcome = objects.ingest(self._db, items)
+            outcome = objects.ingest(self._db, items, now, self.orphan_grace)
             self._db.executemany(
                 "INSERT INTO rejected (msg_id, topic, reason, payload, received_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -105,16 +113,21 @@ class BackendStore:
             )
         return outcome
 
-    def object_data(self, object_id: str) -> bytes | None:
-        """A reassembled, verified object, or None."""
-        row = self._db.execute("SELECT data FROM objects WHERE object_id = ?", (object_id,))
+    def object_data(self, object_id: str, bus: str | None = None) -> bytes | None:
+        """A reassembled, verified object (of ``bus``, or of any bus), or None."""
+        row = self._db.execute(
+            "SELECT data FROM objects WHERE object_id = ? AND (? IS NULL OR bus = ?)",
+            (object_id, bus, bus),
+        )
         found = row.fetchone()
         return None if found is None else bytes(found[0])
 
-    def chunk_copies(self, object_id: str) -> dict[int, int]:
+    def chunk_copies(self, object_id: str, bus: str | None = None) -> dict[int, int]:
         """Chunk index -> copies received, for the chunks stored (each stored once)."""
         rows = self._db.execute(
-            "SELECT idx, copies FROM object_chunks WHERE object_id = ? ORDER BY idx", (object_id,)
+            "SELECT idx, SUM(copies) FROM object_chunks WHERE object_id = ?"
+            " AND (? IS NULL OR bus = ?) GROUP BY idx ORDER BY idx",
+            (object_id, bus, bus),
         )
         return {int(i): int(n) for i, n in rows}
 

@@ -263,3 +263,169 @@ def test_a_transient_refusal_or_a_crash_leaves_the_file_for_a_retry(tmp_path: Pa
     assert asyncio.run(main()) == [(), ("error",), (), (), ("disk-full",), (), ("stored",)]
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a-1.dcm", "a.dcm"]
     assert not (inbox / "a.dcm").exists()
+
+
+# -- bad input is a permanent failure; resource limits ------------------------------------------
+
+
+def _corrupt_vr(ds: Dataset) -> bytes:
+    """A file pydicom parses lazily and then raises NotImplementedError on (an unknown VR)."""
+    raw = bytearray(encode(ds))
+    at = raw.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010) Pixel Data
+    raw[at + 4 : at + 6] = b"OT"
+    return bytes(raw)
+
+
+def test_a_corrupt_object_gets_a_permanent_failure_not_a_processing_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydicom.uid import ExplicitVRLittleEndian
+    from pynetdicom import AE, _config
+
+    from drivers.dicom import OP_8BIT_SOP_CLASS
+
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)  # the bytes as they are
+    path = tmp_path / "bad.dcm"
+    path.write_bytes(_corrupt_vr(build_dataset(PATIENT, "R", rows=64, columns=64)))
+
+    def send(port: int) -> tuple[int, str]:
+        ae = AE(ae_title="RETINO1")
+        ae.add_requested_context(OP_8BIT_SOP_CLASS, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", port, ae_title="SANTEBUS")
+        assert assoc.is_established
+        try:
+            rsp = assoc.send_c_store(path)
+            return int(rsp.Status), str(rsp.get("ErrorComment", ""))
+        finally:
+            assoc.release()
+
+    async def main() -> tuple[int, str]:
+        async with DicomReceiver(_settings(), Store().on_object) as rx:
+            return await asyncio.to_thread(send, rx.port)
+
+    status, comment = asyncio.run(main())
+    assert status == Status.CANNOT_UNDERSTAND, hex(status)
+    assert not Status(status).transient
+    assert "not a readable DICOM" in comment
+
+
+def test_associations_beyond_the_limit_are_rejected() -> None:
+    from pynetdicom import AE
+
+    async def main() -> list[SendResult]:
+        async with DicomReceiver(_settings(max_associations=1), Store().on_object) as rx:
+            ae = AE(ae_title="RETINO2")
+            ae.add_requested_context("1.2.840.10008.1.1")
+            held = await asyncio.to_thread(ae.associate, "127.0.0.1", rx.port, ae_title="SANTEBUS")
+            assert held.is_established
+            try:
+                camera = Retinograph("127.0.0.1", rx.port, timeout_s=5)
+                return await asyncio.to_thread(camera.send, build_dataset(PATIENT, "R"))
+            finally:
+                await asyncio.to_thread(held.release)
+
+    (result,) = asyncio.run(main())
+    assert result.status is None
+    assert result.problem == "association rejected"
+    with pytest.raises(Exception, match="max_associations"):
+        _settings(max_associations=0)
+
+
+def test_shutdown_is_bounded_in_total_and_names_the_threads_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import threading
+    import time
+    from typing import Any, cast
+
+    release = threading.Event()
+    stuck = [
+        threading.Thread(target=release.wait, name=f"stuck-{i}", daemon=True) for i in range(3)
+    ]
+    for thread in stuck:
+        thread.start()
+
+    class FakeAE:
+        active_associations = stuck
+
+        def shutdown(self) -> None:
+            pass
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        DicomReceiver._shutdown(cast(Any, FakeAE()), 0.3)
+    elapsed = time.monotonic() - started
+    release.set()
+    assert elapsed < 0.6  # 0.3 s in all, not 0.3 s per thread
+    assert "3 association thread(s) still alive" in caplog.text
+    assert "stuck-0, stuck-1, stuck-2" in caplog.text
+
+
+def test_the_folder_logs_no_file_name_and_refuses_bad_files_for_good(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import drivers.dicom.folder as folder
+
+    caplog.set_level(logging.DEBUG)
+    store = Store()
+    inbox = tmp_path / "export"
+    inbox.mkdir()
+    named = "DUPONT-ARRIGHI_MARIE_19610730_OD.dcm"  # what cameras do
+    write_file(build_dataset(PATIENT, "R", rows=64, columns=64), inbox / named)
+    (inbox / "corrupt.dcm").write_bytes(
+        _corrupt_vr(build_dataset(PATIENT, "R", rows=64, columns=64))
+    )
+    big = encode(build_dataset(PATIENT, "L"))  # 256 x 256
+    (inbox / "big.dcm").write_bytes(big)
+    monkeypatch.setattr(folder, "MAX_OBJECT_BYTES", len(big) - 1)  # only "big" is over
+    (inbox / "small.dcm").write_bytes(encode(build_dataset(PATIENT, "L", rows=64, columns=64)))
+    watcher = FolderWatcher(FolderSettings(inbox, name="nm1", settle_s=0), store.on_object)
+
+    async def main() -> None:
+        await watcher.poll_once()
+        await watcher.poll_once()
+
+    asyncio.run(main())
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == [named, "small.dcm"]
+    refused = inbox / "refused"
+    assert (
+        (refused / "corrupt.dcm.reason.txt")
+        .read_text()
+        .startswith("status 0xC000 CANNOT_UNDERSTAND\nunparseable\n")
+    )
+    assert "\ntoo-large\n" in (refused / "big.dcm.reason.txt").read_text()
+    assert "DUPONT" not in caplog.text
+    assert "19610730" not in caplog.text
+    assert f"{folder.file_ref(named)} 0x0000 stored" in caplog.text
+    assert f"{folder.file_ref('corrupt.dcm')} 0xC000 unparseable" in caplog.text
+
+
+def test_a_file_the_handler_always_crashes_on_is_refused_after_max_failures(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    async def crash(raw: bytes, source: str) -> Verdict:
+        calls.append(source)
+        raise RuntimeError("bug")
+
+    now = [0.0]
+    inbox = tmp_path / "export"
+    inbox.mkdir()
+    settings = FolderSettings(inbox, settle_s=0, retry_s=10, max_failures=3)
+    watcher = FolderWatcher(settings, crash, clock=lambda: now[0])
+    write_file(build_dataset(PATIENT, "R"), inbox / "a.dcm")
+
+    async def main() -> list[tuple[str, ...]]:
+        seen = []
+        for t in (0, 1, 11, 21, 31):
+            now[0] = t
+            outcomes = await watcher.poll_once()
+            seen.append(tuple(o.verdict.code if o.verdict else "error" for o in outcomes))
+        return seen
+
+    assert asyncio.run(main()) == [(), ("error",), ("error",), ("handler-failed",), ()]
+    assert len(calls) == 3
+    reason = (inbox / "refused" / "a.dcm.reason.txt").read_text()
+    assert "handler-failed" in reason
+    assert "3 times (RuntimeError)" in reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import random
 import signal
 import sqlite3
@@ -17,15 +18,17 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.events import Events
 from edge.outbox import NewRow, Outbox
 from edge.pipeline.media import MEDIA_SCHEMA, manifest_msg_id, media_manifest
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.objects import ObjectPlan, chunk_rows, plan_object
+from simulators.backend.objects import export_objects
 from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto
 from tests.capture import capturing
-from tests.helpers import TOPICS, forwarding, obs_row
+from tests.helpers import TOPICS, forwarding, obs_row, run_until, running_backend
 
 DEVICE = "fundus-1"
 
@@ -178,3 +181,70 @@ def test_a_forwarder_killed_mid_transfer_resumes_from_the_last_acked_chunk(
     acked_before = {i for i, r in enumerate(rows[1:]) if r.msg_id not in left}
     assert not acked_before & set(resent)
     assert sum(n - 1 for n in backend.chunk_copies(plan.object_id).values()) == len(resent)
+
+
+def test_a_refused_manifest_no_longer_blocks_the_next_object(
+    broker: Mosquitto, backend: BackendStore, tmp_path: Path
+) -> None:
+    """The backend refuses object A's manifest: A's chunks are rejected with it at once (one
+    event), where before they were re-sent forever and held both chunk slots; B goes through."""
+    _, plan_a, rows_a = _object(64 << 10, 16 << 10, seed=4)
+    media = json.loads(rows_a[0].payload)
+    for sub in media["content"]["extension"][0]["extension"]:
+        if sub["url"] == "chunkSize":
+            sub["valuePositiveInt"] = plan_a.size  # inconsistent: the backend refuses it
+    rows_a[0] = NewRow(rows_a[0].msg_id, DEVICE, rows_a[0].topic,
+                       json.dumps(media).encode(), schema=MEDIA_SCHEMA)  # fmt: skip
+    data_b, plan_b, rows_b = _object(64 << 10, 16 << 10, seed=5)
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.add(rows_a)
+    box.add(rows_b)
+    forwarder = _forwarder(box, broker.port)  # resend_after 30 s: longer than this test
+    forwarder.events = Events(box, TOPICS, wake=forwarder.wake)
+
+    def settled() -> bool:
+        return backend.object_data(plan_b.object_id) is not None and box.counts() == {
+            "pending": 0, "in_flight": 0, "rejected": len(rows_a)}  # fmt: skip
+
+    asyncio.run(run_until(forwarder, settled, timeout=20))
+    assert backend.object_data(plan_b.object_id) == data_b
+    assert {r.msg_id for r in box.rows()} == {r.msg_id for r in rows_a}
+    assert forwarder.events.raised == 1  # object.rejected, once
+
+
+def test_a_chunk_beyond_the_brokers_maximum_packet_size_is_rejected_not_sent(
+    tmp_path: Path,
+) -> None:
+    """MQTT 5 section 3.2.2.3.6: the broker announces 20000 bytes in CONNACK; a 32 KiB chunk is
+    never published (the broker would disconnect us on each), its object is rejected, and
+    the rest flows on the same session."""
+    broker = Mosquitto(tmp_path / "broker")
+    broker.conf.write_text(broker.conf.read_text() + "max_packet_size 20000\n")
+    broker.start()
+    store = BackendStore(tmp_path / "backend.sqlite")
+    try:
+        _, plan_a, rows_a = _object(64 << 10, 32 << 10, seed=6)  # the manifest goes, no chunk
+        data_b, plan_b, rows_b = _object(32 << 10, 8 << 10, seed=7)
+        box = Outbox(tmp_path / "outbox.sqlite")
+        box.add(rows_a)
+        box.add([*rows_b, obs_row(1)])
+        forwarder = _forwarder(box, broker.port)
+        forwarder.events = Events(box, TOPICS, wake=forwarder.wake)
+
+        def settled() -> bool:
+            return store.object_data(plan_b.object_id) is not None and box.counts() == {
+                "pending": 0, "in_flight": 0, "rejected": len(rows_a)}  # fmt: skip
+
+        with running_backend(broker.port, store, client_id="backend-mps"):
+            asyncio.run(run_until(forwarder, settled, timeout=20))
+        assert store.object_data(plan_b.object_id) == data_b
+        reasons = {r.reason for r in box.rows()}
+        assert any("exceeds the broker's Maximum Packet Size of 20000" in str(r) for r in reasons)
+        assert forwarder.stats.connects == 1  # never disconnected for a packet too large
+        assert forwarder.events.raised == 1
+        seen = [json.loads(line) for line in export_objects(tmp_path / "backend.sqlite")]
+        stored = {o["object_id"]: (o["chunks_stored"], o["verified"]) for o in seen}
+        assert stored == {plan_a.object_id: (0, False), plan_b.object_id: (plan_b.chunks, True)}
+    finally:
+        store.close()
+        broker.stop()

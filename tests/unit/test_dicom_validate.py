@@ -151,3 +151,78 @@ def test_a_file_cut_anywhere_is_refused_never_raises(cut: int) -> None:
 def test_bytes_overwritten_anywhere_never_raise(junk: bytes, at: int) -> None:
     raw = RAW[:at] + junk + RAW[at + len(junk) :]
     assert isinstance(validate(raw), ValidImage | Refusal)
+
+
+def test_a_corrupt_vr_is_a_refusal_not_an_exception() -> None:
+    raw = bytearray(RAW)
+    at = raw.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010) Pixel Data, explicit VR "OB"
+    raw[at + 4 : at + 6] = b"OT"  # pydicom: NotImplementedError on first access
+    refusal = _refusal(validate(bytes(raw)))
+    assert (refusal.code, refusal.status) == ("unparseable", Status.CANNOT_UNDERSTAND)
+    assert not refusal.status.transient
+
+
+def test_bit_flipped_and_cut_files_never_raise_in_validate_or_deidentify() -> None:
+    """A seeded fuzz over both transfer syntaxes (the review's reproduction, made small)."""
+    import random
+
+    from drivers.dicom.deidentify import deidentify
+
+    rnd = random.Random(1)
+    for raw in (RAW, _raw(rows=64, columns=64, jpeg=True)):
+        cases = [raw[:cut] for cut in range(0, len(raw), max(1, len(raw) // 60))]
+        for _ in range(150):
+            flipped = bytearray(raw)
+            for _ in range(rnd.randint(1, 8)):
+                flipped[rnd.randrange(len(flipped))] = rnd.randrange(256)
+            cases.append(bytes(flipped))
+        for case in cases:
+            result = validate(case)
+            if isinstance(result, ValidImage):
+                assert deidentify(result.dataset, "V-1", b"k") is not None
+            else:
+                assert result.status in (Status.CANNOT_UNDERSTAND, Status.DATASET_MISMATCH)
+
+
+def test_a_jpeg_larger_than_declared_is_refused_before_decoding() -> None:
+    from drivers.dicom.validate import jpeg_frame_size
+
+    raw = bytearray(_raw(jpeg=True))
+    sof = raw.find(b"\xff\xc0")
+    assert jpeg_frame_size(bytes(raw[raw.find(b"\xff\xd8\xff") :])) == (256, 256, 3)
+    raw[sof + 5 : sof + 9] = (30000).to_bytes(2, "big") * 2  # a 900 Mpx frame in a 10 kB file
+    refusal = _refusal(validate(bytes(raw)))
+    assert refusal.code == "pixel-data-dimensions"
+    assert "30000 x 30000" in refusal.reason
+    assert refusal.status is Status.CANNOT_UNDERSTAND
+
+
+def test_more_pixels_than_a_retinograph_makes_is_refused() -> None:
+    from drivers.dicom.validate import MAX_PIXELS, MAX_SIDE
+
+    ds = build_dataset(PATIENT, "R")
+    ds.Rows = ds.Columns = MAX_SIDE  # each side allowed, the total is not
+    assert MAX_SIDE * MAX_SIDE > MAX_PIXELS
+    refusal = _refusal(validate(encode(ds)))
+    assert refusal.code == "dimensions"
+    assert "pixels" in refusal.reason
+
+
+def test_an_object_over_the_size_cap_is_refused_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import drivers.dicom.validate as module
+
+    monkeypatch.setattr(module, "MAX_OBJECT_BYTES", len(RAW) - 1)
+    refusal = _refusal(validate(RAW))
+    assert (refusal.code, refusal.status) == ("too-large", Status.CANNOT_UNDERSTAND)
+
+
+def test_pillows_decompression_bomb_guard_is_not_silenced() -> None:
+    import warnings
+
+    from PIL import Image
+
+    from drivers.dicom.validate import quiet_pydicom
+
+    with quiet_pydicom(), pytest.raises(Image.DecompressionBombWarning):
+        warnings.warn("bomb", Image.DecompressionBombWarning, stacklevel=1)
+    assert Image.MAX_IMAGE_PIXELS is not None

@@ -151,6 +151,14 @@ def test_grey_images_are_graded_and_bad_input_refused() -> None:
         grade(np.zeros((32, 32, 3), dtype=np.uint8))
 
 
+@pytest.mark.parametrize("shape", [(5, 5), (0, 0), (63, 512), (512, 0), (0, 0, 3), (5, 5, 1)])
+def test_a_tiny_image_is_too_small_whatever_its_shape_never_an_index_error(
+    shape: tuple[int, ...],
+) -> None:
+    with pytest.raises(ValueError, match="too small"):
+        grade(np.full(shape, 200, dtype=np.uint8))
+
+
 def test_a_black_frame_is_too_dark_and_a_grey_one_has_no_field() -> None:
     black = grade(np.zeros((300, 400, 3), dtype=np.uint8))
     assert black.reasons == ("too-dark",)

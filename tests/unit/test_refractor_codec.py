@@ -129,7 +129,11 @@ def test_a_retransmission_has_the_same_key_another_exam_another() -> None:
 
 BAD_FIELDS = [
     # (what is replaced, by what, words the reason must contain)
-    (b"OR-02.75-00.50175 9", b"OR-0x.75-00.50175 9", ["line 9", "'OR-'", "representative sphere"]),
+    (
+        b"OR-02.75-00.50175 9",
+        b"OR-0x.75-00.50175 9",
+        ["line 9", "(OR)", "representative sphere", "6 chars"],
+    ),
     (b"OR-02.75-00.50175 9", b"OR-02.75-00.501x5 9", ["line 9", "representative axis"]),
     (b"OR-02.75-00.50175 9", b"OR-02.75-00.50175", ["line 9", "17 chars"]),
     (b"R2-02.50", b"R3-02.50", ["line 8", "reading number", "reading 2 in order"]),
@@ -261,3 +265,40 @@ def test_driver_enq_at_connect_nak_on_a_bad_block_ack_naming_the_exam_after_comm
         asyncio.run(scenario())
     assert "vertex distance" in caplog.text
     assert "0000000000042" not in caplog.text  # never the patient id
+
+
+@pytest.mark.parametrize(
+    ("lines", "field"),
+    [
+        ([b"PIDUPONT-JEAN-1985"], "patient id"),  # too long for the 13-char field
+        ([b"PIDUPONT-JEAN", b"PIDUPONT-JEAN"], "once per block"),  # a duplicate PI line
+        ([b"DUPONT-JEAN-1985"], "unknown tag"),  # an id keyed where a tag should be
+    ],
+)
+def test_a_bad_patient_id_line_is_never_echoed_in_the_reason_or_the_log(
+    lines: list[bytes], field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pi = b"PI0000000000042" + E
+    assert pi in BODY
+    bad = frame(BODY.replace(pi, b"".join(line + E for line in lines), 1))
+    with pytest.raises(FrameError) as caught:
+        decode(bad)
+    reason = str(caught.value)
+    assert field in reason
+    assert "byte" in reason  # where, and how long; never what
+    for leak in ("DUPONT", "JEAN", "1985", "'PID"):
+        assert leak not in reason
+
+    async def scenario() -> None:
+        gateway, device = LoopTransport.pair()
+        await gateway.open()
+        await device.open()
+        await device.write(bad + VECTOR)
+        stream = RefractorDriver(gateway, "refr-1").deliveries()
+        await anext(stream)
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(scenario())
+    assert "garbled frame" in caplog.text
+    for leak in ("DUPONT", "JEAN", "1985"):
+        assert leak not in caplog.text

@@ -184,16 +184,34 @@ def encode(record: RefractorRecord) -> bytes:
 # --------------------------------------------------------------------------- decoding
 
 
+#: the line tags a reason may name (anything else is "unknown tag": it is line content)
+_KNOWN_TAG = re.compile(r"ID|NO|DA|TM|PI|VD|PD|OR|OL|KR|KL|[RL][1-9]")
+
+
 class _Line:
     """One line of a block being parsed: where it is, for error messages."""
 
     def __init__(self, number: int, text: str, offset: int) -> None:
         self.number, self.text, self.offset = number, text, offset
 
-    def fail(self, field: str, start: int, expected: str) -> FrameError:
-        shown = self.text[start:] or "(nothing)"
+    @property
+    def tag(self) -> str:
+        """The line's tag when it is a known one, else ``unknown tag`` (never line content)."""
+        tag = self.text[:2]
+        return tag if _KNOWN_TAG.fullmatch(tag) else "unknown tag"
+
+    def fail(self, field: str, start: int, expected: str, width: int | None = None) -> FrameError:
+        """A FrameError naming the line, its tag, the field, its byte offset and length.
+
+        Never the content: a line may be the patient id (``PI``) the device was keyed with, and
+        the reason is logged (driver.py). ``width``: the field's length (default: the rest of
+        the line).
+        """
+        rest = max(0, len(self.text) - start)
+        length = rest if width is None else min(width, rest)
         return FrameError(
-            f"line {self.number} ({self.text[:3]!r}) {field}: {shown!r} is not {expected}",
+            f"line {self.number} ({self.tag}) {field}: {length} chars at byte "
+            f"{self.offset + start} are not {expected}",
             MAX_FRAME,
             self.offset + start,
         )
@@ -201,7 +219,7 @@ class _Line:
     def field(self, field: str, start: int, width: int, pattern: re.Pattern[str], what: str) -> str:
         value = self.text[start : start + width]
         if len(value) != width or not pattern.fullmatch(value):
-            raise self.fail(field, start, what)
+            raise self.fail(field, start, what, width)
         return value
 
 
@@ -220,7 +238,7 @@ def _parse_refraction(line: _Line, start: int, what: str) -> Refraction:
 
 
 def _parse_keratometry(line: _Line) -> Keratometry:
-    name = f"K{line.text[2]}"
+    name = f"K{line.text[2]}"  # K1 or K2: checked by the caller
     if len(line.text) != 3 + 14:
         raise line.fail(name, 3, "radius, power and axis (14 chars)")
     radius = line.field(f"{name} radius", 3, 5, _RADIUS, "a radius in mm like 07.85")
