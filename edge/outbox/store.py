@@ -16,13 +16,13 @@ go a few pages beyond the budget so that a full outbox can always drain. Clinica
 never evicted; telemetry and event rows are evicted oldest-first beyond their own byte
 budget, with persistent counters. The chunks of large objects (priority > 0) have their own
 byte budget, ``objects_max_bytes`` (half of the whole by default): a new object beyond it is
-refused, so photographs never take the room of readings.
+refused, so photographs never take the room of readings. That space keeping is in
+edge/outbox/space.py.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -36,18 +36,19 @@ from edge.outbox.model import (
     OutboxFullError,
     Quarantined,
     Row,
-    Usage,
 )
 from edge.outbox.queries import COLUMNS, due_rows, iter_rows
+from edge.outbox.space import SpaceKeeping
 
 log = logging.getLogger(__name__)
 
-#: pages the bookkeeping connection may use beyond the budget (256 KiB with 4 KiB pages)
-_BOOKKEEPING_PAGES = 64
 
+class Outbox(SpaceKeeping):
+    """The store. Use from one thread (the daemon's event loop); CLI tools may open it too.
 
-class Outbox:
-    """The store. Use from one thread (the daemon's event loop); CLI tools may open it too."""
+    The page budget, eviction, the object budget and the usage gauges are inherited from
+    :class:`~edge.outbox.space.SpaceKeeping` (edge/outbox/space.py).
+    """
 
     def __init__(self, path: Path, *, repair: bool = True, budget: Budget | None = None) -> None:
         self.path = path
@@ -116,31 +117,6 @@ class Outbox:
         self.moved_aside = aside
         log.error("outbox corrupt path=%s detail=%r moved_to=%s", self.path, detail, aside)
 
-    def _apply_page_budget(self) -> int:
-        page_size = self._pragma("page_size")
-        pages = self._pragma("page_count")
-        free = shutil.disk_usage(self.path.parent).free
-        allowed = min(self.budget.max_bytes, pages * page_size + free - self.budget.reserve_bytes)
-        limit = max(allowed // page_size, pages)
-        self._db.execute(f"PRAGMA max_page_count = {limit}")
-        # Bookkeeping gets a little headroom above the budget: marking rows sent moves their
-        # entries between the partial state indexes, which can need a fresh index page, and a
-        # full outbox that cannot mark rows sent cannot drain either (caught by the disk-full
-        # chaos test). New readings still stop at the budget.
-        self._lazy.execute(f"PRAGMA max_page_count = {limit + _BOOKKEEPING_PAGES}")
-        applied = self._pragma("max_page_count")
-        log.info(
-            "outbox open path=%s budget_bytes=%d disk_free_bytes=%d",
-            self.path,
-            applied * page_size,
-            free,
-        )
-        return applied
-
-    def _pragma(self, name: str) -> int:
-        value: int = self._db.execute(f"PRAGMA {name}").fetchone()[0]
-        return value
-
     def close(self) -> None:
         self._lazy.close()
         self._db.close()
@@ -204,59 +180,6 @@ class Outbox:
                     f"{usage.disk_free_bytes} bytes free on disk)"
                 ) from exc
             raise OutboxError(f"cannot store {len(rows)} rows in {self.path}: {exc}") from exc
-
-    def _check_object_budget(self, before: int) -> None:
-        """Refuse (roll back) a batch whose chunks took the object gauge past its budget.
-
-        Called in the insert's transaction, after it; ``before`` is the gauge before it. The
-        gauge (kept by triggers) grows only by the chunk bytes newly stored: re-ingesting an
-        object already held, or storing readings, is never refused here.
-        """
-        used = self._gauge()
-        limit = self.budget.object_limit
-        if used > before and used > limit:
-            raise OutboxFullError(
-                f"outbox object budget full: an object of {used - before} bytes not stored in "
-                f"{self.path} ({before} of {limit} object budget bytes used by earlier "
-                "objects; readings are still stored)"
-            )
-
-    def _gauge(self, name: str = "object_bytes") -> int:
-        row = self._db.execute("SELECT value FROM gauges WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def _evict(self) -> int:
-        """Drop the oldest telemetry/event rows beyond ``telemetry_max_bytes`` (never clinical).
-
-        Returns the bytes of telemetry/event payload left.
-        """
-        total = int(
-            self._db.execute(
-                "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE kind != 'clinical'"
-            ).fetchone()[0]
-        )
-        excess = total - self.budget.telemetry_max_bytes
-        if excess <= 0:
-            return total
-        evicted = freed = 0
-        for seq, size in self._db.execute(
-            "SELECT seq, LENGTH(payload) FROM outbox WHERE kind != 'clinical' ORDER BY seq"
-        ).fetchall():
-            if freed >= excess:
-                break
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            evicted, freed = evicted + 1, freed + int(size)
-        self._bump("telemetry_evicted_rows", evicted)
-        self._bump("telemetry_evicted_bytes", freed)
-        log.warning("outbox telemetry evicted rows=%d bytes=%d", evicted, freed)
-        return total - freed
-
-    def _bump(self, name: str, by: int, db: sqlite3.Connection | None = None) -> None:
-        (db or self._db).execute(
-            "INSERT INTO counters (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-            (name, by),
-        )
 
     @guarded
     def mark_sent(self, msg_ids: Sequence[str], now: float | None = None) -> None:
@@ -408,35 +331,6 @@ class Outbox:
     @guarded
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
-
-    @guarded
-    def object_bytes(self) -> int:
-        """Payload bytes of the rows of priority > 0 (chunks), against ``objects_max_bytes``."""
-        return self._gauge()
-
-    @guarded
-    def usage(self) -> Usage:
-        page_size = self._pragma("page_size")
-        used = (self._pragma("page_count") - self._pragma("freelist_count")) * page_size
-        return Usage(
-            used_bytes=used,
-            budget_bytes=self.page_budget * page_size,
-            disk_free_bytes=shutil.disk_usage(self.path.parent).free,
-        )
-
-    def high_water_crossed(self) -> list[float]:
-        """Levels (fractions of the budget) crossed upward since the last call.
-
-        A level re-arms once usage falls 5 % below it; the caller raises one event per level.
-        """
-        usage = self.usage()
-        fill = usage.used_bytes / usage.budget_bytes if usage.budget_bytes else 1.0
-        crossed = [level for level in self._armed if fill >= level]
-        self._armed = sorted(
-            {level for level in self._armed if level not in crossed}
-            | {level for level in self.budget.high_water if fill < level - 0.05}
-        )
-        return crossed
 
     def rows(self, state: str | None = None, limit: int | None = None) -> Iterator[Row]:
         """Every row (of ``state``), by seq."""
