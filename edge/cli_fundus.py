@@ -17,8 +17,7 @@ from typing import Any
 
 import click
 
-from edge.cli_status import EXIT_NOT_RUNNING, EXIT_UNKNOWN, _locate
-from edge.health.status import DaemonNotRunningError, StatusUnreadableError, read_status
+from edge.cli_status import read_status_or_exit, status_socket_options
 
 #: what each reason code asks of the nurse (edge/imaging/gradability.py REASONS)
 ADVICE = {
@@ -42,19 +41,7 @@ def fundus() -> None:
 @fundus.command("last")
 @click.option("--station", required=True, help="The station, as in the config's [stations].")
 @click.option("--json", "as_json", is_flag=True, help="The verdict as JSON.")
-@click.option(
-    "--socket",
-    "socket_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The daemon's status socket (default: from --config, else /run/santebus/status.sock).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Gateway TOML config: its [health] status_socket, or the default it implies.",
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE")
+@status_socket_options
 def last(
     station: str,
     as_json: bool,
@@ -67,15 +54,7 @@ def last(
     Exit 0 with a verdict, 1 when none yet, 3 when the daemon is not running, 4 when its status
     cannot be read.
     """
-    path = _locate(socket_path, config_path, overrides)
-    try:
-        data = read_status(path)
-    except DaemonNotRunningError as exc:
-        click.echo(f"santebus daemon not running: {exc}", err=True)
-        sys.exit(EXIT_NOT_RUNNING)
-    except StatusUnreadableError as exc:
-        click.echo(f"santebus status unknown: {exc}", err=True)
-        sys.exit(EXIT_UNKNOWN)
+    data = read_status_or_exit(socket_path, config_path, overrides)
     verdict = data.get("fundus", {}).get(station)
     if verdict is None:
         click.echo(f"no fundus photograph graded at station {station} since the daemon started",

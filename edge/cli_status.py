@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -28,6 +29,8 @@ from edge.health.status import (
 
 EXIT_NOT_RUNNING = 3
 EXIT_UNKNOWN = 4
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _age(seconds: float | None) -> str:
@@ -66,6 +69,39 @@ def _locate(socket_path: Path | None, config_path: Path | None, overrides: tuple
         click.echo(f"santebus daemon not running: no status socket at {tried}", err=True)
         sys.exit(EXIT_NOT_RUNNING)
     return candidates[0]
+
+
+def status_socket_options(f: F) -> F:
+    """Add ``--socket``, ``--config`` and ``--set``: where to find the daemon's status socket."""
+    f = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE")(f)
+    f = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Gateway TOML config: its [health] status_socket, or the default it implies.",
+    )(f)
+    return click.option(
+        "--socket",
+        "socket_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="The daemon's status socket (default: from --config, else /run/santebus/status.sock).",
+    )(f)
+
+
+def read_status_or_exit(
+    socket_path: Path | None, config_path: Path | None, overrides: tuple[str, ...]
+) -> dict[str, Any]:
+    """The daemon's snapshot, read over the socket the options name; else exit 3 or 4."""
+    path = _locate(socket_path, config_path, overrides)
+    try:
+        data = read_status(path)
+    except DaemonNotRunningError as exc:
+        click.echo(f"santebus daemon not running: {exc}", err=True)
+        sys.exit(EXIT_NOT_RUNNING)
+    except StatusUnreadableError as exc:
+        click.echo(f"santebus status unknown: {exc}", err=True)
+        sys.exit(EXIT_UNKNOWN)
+    return data
 
 
 def render(data: dict[str, Any], console: Console) -> None:
@@ -112,19 +148,7 @@ def _calibration(cal: dict[str, Any] | None) -> str:
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="The daemon's snapshot as JSON.")
-@click.option(
-    "--socket",
-    "socket_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The daemon's status socket (default: from --config, else /run/santebus/status.sock).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Gateway TOML config: its [health] status_socket, or the default it implies.",
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE")
+@status_socket_options
 def status(
     as_json: bool, socket_path: Path | None, config_path: Path | None, overrides: tuple[str, ...]
 ) -> None:
@@ -132,15 +156,7 @@ def status(
 
     Exit 0 when it answers, 3 when it is not running, 4 when its status cannot be read.
     """
-    path = _locate(socket_path, config_path, overrides)
-    try:
-        data = read_status(path)
-    except DaemonNotRunningError as exc:
-        click.echo(f"santebus daemon not running: {exc}", err=True)
-        sys.exit(EXIT_NOT_RUNNING)
-    except StatusUnreadableError as exc:
-        click.echo(f"santebus status unknown: {exc}", err=True)
-        sys.exit(EXIT_UNKNOWN)
+    data = read_status_or_exit(socket_path, config_path, overrides)
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return

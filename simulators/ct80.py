@@ -26,16 +26,12 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from drivers.codec.framing import ACK, ENQ, NAK
 from drivers.devices.ct80 import Ct80Record, EyeResult, IopValue, encode
+from simulators.handshake import HandshakeDevice
 from simulators.ledger import Ledger
-from simulators.pty import PtyPort
 from simulators.scenario import EyeIop, TonometerScenario
-from simulators.stamps import SecondClock
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +40,7 @@ log = logging.getLogger(__name__)
 LOINC = {"right": "79892-6", "left": "79893-4"}
 
 
-class SimulatedCt80:
+class SimulatedCt80(HandshakeDevice[Ct80Record, TonometerScenario]):
     """One simulated tonometer; :meth:`run` until :meth:`stop_producing`, then drain."""
 
     def __init__(
@@ -56,19 +52,7 @@ class SimulatedCt80:
         timezone: str,
         rng: random.Random,
     ) -> None:
-        self.device_id = device_id
-        self.scenario = scenario
-        self.ledger = ledger
-        self.zone = ZoneInfo(timezone)
-        self.rng = rng
-        self.port = PtyPort(link)
-        self.pending: deque[Ct80Record] = deque()
-        self.produced = 0
-        self.acked = 0
-        self.sent_frames = 0
-        self._producing = True
-        self.clock = SecondClock(self.zone)
-        self._exam_no = 0
+        super().__init__(device_id, link, scenario, ledger, timezone, rng)
         #: exams taken on model eyes (model-eye mode; not ledgered, see the module docstring)
         self.model_eye_exams = 0
 
@@ -76,9 +60,6 @@ class SimulatedCt80:
     def undelivered(self) -> int:
         """Patients' records the gateway has not acknowledged yet (model eyes owe nothing)."""
         return 0 if self.scenario.model_eyes else len(self.pending)
-
-    def stop_producing(self) -> None:
-        self._producing = False
 
     # ----------------------------------------------------------------- exams
 
@@ -168,13 +149,6 @@ class SimulatedCt80:
             )
         return record
 
-    async def _produce(self) -> None:
-        rate = self.scenario.patients_per_hour / 3600.0
-        while self._producing:
-            await asyncio.sleep(self.rng.expovariate(rate))
-            if self._producing:
-                self.new_exam()
-
     # ----------------------------------------------------------------- link
 
     def _frame(self, record: Ct80Record) -> bytes:
@@ -183,6 +157,9 @@ class SimulatedCt80:
             pos = self.rng.randrange(len(frame))
             frame[pos] ^= 1 << self.rng.randrange(7)  # one flipped bit: the BCC must catch it
         return bytes(frame)
+
+    def _ack_id(self, record: Ct80Record) -> str:
+        return record.machine_work_id
 
     async def _link(self) -> None:
         s = self.scenario
@@ -196,40 +173,4 @@ class SimulatedCt80:
                 self.port.plug()
                 log.info("sim replug device=%s", self.device_id)
                 next_unplug = time.monotonic() + s.unplug_every
-            if not self.pending:
-                await self._answer(timeout=0.2)  # nothing to send: still hear ENQ
-                continue
-            if self.port.write(self._frame(self.pending[0])):
-                self.sent_frames += 1
-            reply = await self._answer(timeout=s.ack_timeout)
-            # Only an ACK naming the record in hand releases it: a late ACK for an earlier
-            # copy of the previous record must not release this one.
-            if reply == self.pending[0].machine_work_id:
-                self.pending.popleft()
-                self.acked += 1
-
-    async def _answer(self, timeout: float) -> str | None:
-        """Wait for ``ACK nnnn`` (returns nnnn), NAK or ENQ ("NAK"/"ENQ"); None on timeout."""
-        deadline = time.monotonic() + timeout
-        buf = bytearray()
-        while (left := deadline - time.monotonic()) > 0:
-            buf.extend(await self.port.read(left))
-            while buf:
-                if buf[0] == ACK:
-                    if len(buf) < 5:
-                        break
-                    work_id = bytes(buf[1:5]).decode("ascii", "replace")
-                    del buf[:5]
-                    return work_id
-                byte = buf.pop(0)
-                if byte in (NAK, ENQ):
-                    return "NAK" if byte == NAK else "ENQ"
-        return None
-
-    async def run(self) -> None:
-        producer = asyncio.create_task(self._produce())
-        try:
-            await self._link()
-        finally:
-            producer.cancel()
-            self.port.unplug()
+            await self._serve(s.ack_timeout)

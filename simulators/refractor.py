@@ -17,22 +17,18 @@ so nothing is lost.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
-from collections import deque
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drivers.codec.framing import ACK, ENQ, NAK, bcc_hex
+from drivers.codec.framing import bcc_hex
 from drivers.devices.refractor import EyeResult, Keratometry, Refraction, RefractorRecord, encode
+from simulators.handshake import HandshakeDevice
 from simulators.ledger import Ledger
-from simulators.pty import PtyPort
-from simulators.stamps import SecondClock
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +78,7 @@ def _quarter(value: float) -> float:
     return round(value * 4) / 4
 
 
-class SimulatedRefractor:
+class SimulatedRefractor(HandshakeDevice[RefractorRecord, RefractorScenario]):
     """One simulated autorefractor; :meth:`run` until :meth:`stop_producing`, then drain."""
 
     def __init__(
@@ -94,30 +90,15 @@ class SimulatedRefractor:
         timezone: str,
         rng: random.Random,
     ) -> None:
-        self.device_id = device_id
-        self.scenario = scenario
-        self.ledger = ledger
-        self.zone = ZoneInfo(timezone)
-        self.rng = rng
-        self.port = PtyPort(link)
-        self.pending: deque[RefractorRecord] = deque()
-        self.produced = 0
+        super().__init__(device_id, link, scenario, ledger, timezone, rng)
         #: exams taken (``produced`` counts the values they hold)
         self.exams = 0
-        self.acked = 0
-        self.sent_frames = 0
         self.noisy_frames = 0
         self.malformed_frames = 0
-        self.clock = SecondClock(self.zone)
-        self._producing = True
-        self._exam_no = 0
 
     @property
     def undelivered(self) -> int:
         return len(self.pending)
-
-    def stop_producing(self) -> None:
-        self._producing = False
 
     # ----------------------------------------------------------------- exams
 
@@ -198,13 +179,6 @@ class SimulatedRefractor:
         if record.pd_mm is not None:
             line("pd", CODES["pd"], record.pd_mm, "mm", "ok")
 
-    async def _produce(self) -> None:
-        rate = self.scenario.patients_per_hour / 3600.0
-        while self._producing:
-            await asyncio.sleep(self.rng.expovariate(rate))
-            if self._producing:
-                self.new_exam()
-
     # ----------------------------------------------------------------- link
 
     def _frame(self, record: RefractorRecord) -> bytes:
@@ -221,42 +195,10 @@ class SimulatedRefractor:
             frame[-2:] = bcc_hex(bytes(frame[1:-2]))  # a valid checksum over a bad field
         return bytes(frame)
 
+    def _ack_id(self, record: RefractorRecord) -> str:
+        return record.exam_no
+
     async def _link(self) -> None:
         self.port.plug()
         while self._producing or self.pending:
-            if not self.pending:
-                await self._answer(timeout=0.2)  # nothing to send: still hear ENQ
-                continue
-            if self.port.write(self._frame(self.pending[0])):
-                self.sent_frames += 1
-            reply = await self._answer(timeout=self.scenario.ack_timeout)
-            # Only an ACK naming the block in hand releases it
-            if reply == self.pending[0].exam_no:
-                self.pending.popleft()
-                self.acked += 1
-
-    async def _answer(self, timeout: float) -> str | None:
-        """Wait for ``ACK nnnn`` (returns nnnn), NAK or ENQ ("NAK"/"ENQ"); None on timeout."""
-        deadline = time.monotonic() + timeout
-        buf = bytearray()
-        while (left := deadline - time.monotonic()) > 0:
-            buf.extend(await self.port.read(left))
-            while buf:
-                if buf[0] == ACK:
-                    if len(buf) < 5:
-                        break
-                    exam_no = bytes(buf[1:5]).decode("ascii", "replace")
-                    del buf[:5]
-                    return exam_no
-                byte = buf.pop(0)
-                if byte in (NAK, ENQ):
-                    return "NAK" if byte == NAK else "ENQ"
-        return None
-
-    async def run(self) -> None:
-        producer = asyncio.create_task(self._produce())
-        try:
-            await self._link()
-        finally:
-            producer.cancel()
-            self.port.unplug()
+            await self._serve(self.scenario.ack_timeout)

@@ -9,32 +9,29 @@ asking the device to repeat whatever it still holds.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from drivers.codec.framing import ACK, ENQ, NAK
-from drivers.devices.ct80.codec import decode, to_readings
+from drivers.codec.framing import ACK
+from drivers.devices.ct80.codec import Ct80Record, decode, to_readings
 from drivers.devices.ct80.settings import Ct80Settings
-from drivers.errors import FrameError
-from drivers.readings import Delivery
+from drivers.devices.handshake import HandshakeDriver, HandshakeStats
+from drivers.readings import DeviceReading
 from drivers.transport.base import ByteTransport
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class Ct80Stats:
+class Ct80Stats(HandshakeStats):
     """Counters kept across reconnects (exposed to health/metrics)."""
 
-    records: int = 0
-    garbled_frames: int = 0
-    noise_bytes: int = 0
 
-
-class Ct80Driver:
+class Ct80Driver(HandshakeDriver[Ct80Record, Ct80Settings, Ct80Stats]):
     """Reads records from one tonometer; one instance per open transport."""
+
+    kind = "ct80"
+    logger = log
 
     def __init__(
         self,
@@ -43,59 +40,23 @@ class Ct80Driver:
         settings: Ct80Settings | None = None,
         stats: Ct80Stats | None = None,
     ) -> None:
-        self.transport = transport
-        self.device_id = device_id
-        self.settings = settings or Ct80Settings()
-        self.stats = stats if stats is not None else Ct80Stats()
-        self._buffer = bytearray()
+        super().__init__(
+            transport,
+            device_id,
+            settings or Ct80Settings(),
+            stats if stats is not None else Ct80Stats(),
+        )
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:
-        """Yield one :class:`Delivery` per valid record until the transport fails.
+    def _decode(self, buf: bytes) -> tuple[Ct80Record | None, int]:
+        return decode(buf)
 
-        The caller must await ``delivery.acknowledge()`` once the readings are durable; until
-        then the device keeps the record and repeats it.
-        """
-        await self.transport.write(bytes([ENQ]))
-        while True:
-            chunk = await self.transport.read(self.settings.read_chunk)
-            self._buffer.extend(chunk)
-            while self._buffer:
-                try:
-                    record, consumed = decode(bytes(self._buffer))
-                except FrameError as exc:
-                    del self._buffer[: exc.consumed]
-                    await self._on_frame_error(exc)
-                    continue
-                if record is None:
-                    break
-                del self._buffer[:consumed]
-                self.stats.records += 1
-                yield Delivery(
-                    readings=to_readings(record),
-                    device_model=record.model,
-                    acknowledge=functools.partial(self._acknowledge, record.machine_work_id),
-                )
-            if len(self._buffer) > self.settings.max_buffer:
-                self.stats.noise_bytes += len(self._buffer)
-                self._buffer.clear()
+    def _readings(self, record: Ct80Record) -> tuple[DeviceReading, ...]:
+        return to_readings(record)
 
-    async def _acknowledge(self, machine_work_id: str) -> None:
+    def _ack_id(self, record: Ct80Record) -> str:
+        return record.machine_work_id
+
+    async def _acknowledge(self, ack_id: str) -> None:
         # ACK names the record (its 4-digit machine work id) so that a late ACK for an earlier
         # copy of one record can never release the next one (alternating-bit style).
-        await self.transport.write(bytes([ACK]) + machine_work_id.encode("ascii").ljust(4)[:4])
-
-    async def _on_frame_error(self, exc: FrameError) -> None:
-        if exc.reason.startswith("noise"):
-            self.stats.noise_bytes += exc.consumed
-            log.debug("ct80 noise device=%s bytes=%d", self.device_id, exc.consumed)
-            return
-        self.stats.garbled_frames += 1
-        # Only the reason and offset are logged: the frame may hold a patient ID.
-        log.warning(
-            "ct80 garbled frame device=%s reason=%r offset=%d garbled_total=%d",
-            self.device_id,
-            exc.reason,
-            exc.offset,
-            self.stats.garbled_frames,
-        )
-        await self.transport.write(bytes([NAK]))
+        await self.transport.write(bytes([ACK]) + ack_id.encode("ascii").ljust(4)[:4])

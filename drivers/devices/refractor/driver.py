@@ -17,15 +17,13 @@ reports.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from drivers.codec.framing import ACK, ENQ, NAK
+from drivers.codec.framing import ACK
+from drivers.devices.handshake import HandshakeDriver, HandshakeStats
 from drivers.devices.refractor.codec import RELIABLE_FROM, RefractorRecord, decode
-from drivers.errors import FrameError
-from drivers.readings import Delivery, DeviceReading, ReadingStatus
+from drivers.readings import DeviceReading, ReadingStatus
 from drivers.transport.base import ByteTransport
 
 log = logging.getLogger(__name__)
@@ -75,16 +73,15 @@ class RefractorSettings:
 
 
 @dataclass(slots=True)
-class RefractorStats:
+class RefractorStats(HandshakeStats):
     """Counters kept across reconnects (exposed to health/metrics)."""
 
-    records: int = 0
-    garbled_frames: int = 0
-    noise_bytes: int = 0
 
-
-class RefractorDriver:
+class RefractorDriver(HandshakeDriver[RefractorRecord, RefractorSettings, RefractorStats]):
     """Reads blocks from one autorefractor / keratometer; one instance per open transport."""
+
+    kind = "refractor"
+    logger = log
 
     def __init__(
         self,
@@ -93,59 +90,23 @@ class RefractorDriver:
         settings: RefractorSettings | None = None,
         stats: RefractorStats | None = None,
     ) -> None:
-        self.transport = transport
-        self.device_id = device_id
-        self.settings = settings or RefractorSettings()
-        self.stats = stats if stats is not None else RefractorStats()
-        self._buffer = bytearray()
+        super().__init__(
+            transport,
+            device_id,
+            settings or RefractorSettings(),
+            stats if stats is not None else RefractorStats(),
+        )
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:
-        """Yield one :class:`Delivery` per valid block until the transport fails.
+    def _decode(self, buf: bytes) -> tuple[RefractorRecord | None, int]:
+        return decode(buf)
 
-        The caller must await ``delivery.acknowledge()`` once the readings are durable; until
-        then the device keeps the block and repeats it.
-        """
-        await self.transport.write(bytes([ENQ]))
-        while True:
-            chunk = await self.transport.read(self.settings.read_chunk)
-            self._buffer.extend(chunk)
-            while self._buffer:
-                try:
-                    record, consumed = decode(bytes(self._buffer))
-                except FrameError as exc:
-                    del self._buffer[: exc.consumed]
-                    await self._on_frame_error(exc)
-                    continue
-                if record is None:
-                    break
-                del self._buffer[:consumed]
-                self.stats.records += 1
-                yield Delivery(
-                    readings=to_readings(record),
-                    device_model=record.model,
-                    acknowledge=functools.partial(self._acknowledge, record.exam_no),
-                )
-            if len(self._buffer) > self.settings.max_buffer:
-                self.stats.noise_bytes += len(self._buffer)
-                self._buffer.clear()
+    def _readings(self, record: RefractorRecord) -> tuple[DeviceReading, ...]:
+        return to_readings(record)
 
-    async def _acknowledge(self, exam_no: str) -> None:
+    def _ack_id(self, record: RefractorRecord) -> str:
+        return record.exam_no
+
+    async def _acknowledge(self, ack_id: str) -> None:
         # ACK names the block (its exam number) so that a late ACK for an earlier copy of one
         # block can never release the next one
-        await self.transport.write(bytes([ACK]) + exam_no.encode("ascii"))
-
-    async def _on_frame_error(self, exc: FrameError) -> None:
-        if exc.reason.startswith("noise"):
-            self.stats.noise_bytes += exc.consumed
-            log.debug("refractor noise device=%s bytes=%d", self.device_id, exc.consumed)
-            return
-        self.stats.garbled_frames += 1
-        # Only the reason and offset are logged: the block may hold a patient ID.
-        log.warning(
-            "refractor garbled frame device=%s reason=%r offset=%d garbled_total=%d",
-            self.device_id,
-            exc.reason,
-            exc.offset,
-            self.stats.garbled_frames,
-        )
-        await self.transport.write(bytes([NAK]))
+        await self.transport.write(bytes([ACK]) + ack_id.encode("ascii"))
