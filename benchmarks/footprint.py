@@ -64,6 +64,7 @@ def production_shaped(config: Path, out: Path) -> Path:
 def idle_overrides() -> list[str]:
     """No patients at any device (0.01 per hour; zero is not a valid rate)."""
     from simulators.demo import BLE_DEVICES, RAW_DEVICES, STATIONS
+    from simulators.demo_eye import REFRACTOR, RETINOGRAPH
 
     sets = [f"simulation.devices.{d}.patients_per_hour=0.01" for d in STATIONS
             if d.startswith("tono")]  # fmt: skip
@@ -71,6 +72,9 @@ def idle_overrides() -> list[str]:
     for device in BLE_DEVICES:
         sets += [f"simulation.devices.{device}.measurements_per_hour=0.01",
                  f"simulation.devices.{device}.stored_at_start=0"]  # fmt: skip
+    # the eye station of issue #10 (simulators/demo_eye.py): no photograph, no refraction
+    sets += [f"simulation.devices.{RETINOGRAPH}.photos_per_hour=0.01",
+             f"simulation.devices.{REFRACTOR}.patients_per_hour=0.01"]  # fmt: skip
     return sets
 
 

@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from calibration.records import CalibrationBook
@@ -49,7 +50,6 @@ from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import MqttSettings, PahoPublisher
 from edge.publish.port import Publisher, Will
 from edge.publish.topics import Topics
-from edge.retinography import Retinography
 from edge.sdnotify import Notifier
 from edge.service import Service, ServiceView
 from edge.signal.results import Refusal
@@ -59,6 +59,9 @@ from edge.vehicle.modbus import ModbusUnits
 from edge.visits import VisitBook
 from edge.visits.commands import VisitCommands
 from edge.visits.idle import close_idle
+
+if TYPE_CHECKING:
+    from edge.retinography import Retinography
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +220,11 @@ class Daemon:
         self, outbox: Outbox, events: Events, visits: VisitBook | None, wake: asyncio.Event
     ) -> list[asyncio.Task[object]]:
         """The retinographs' DICOM receivers (edge/retinography.py)."""
+        if not any(isinstance(d, RetinographDevice) for d in self.config.devices.values()):
+            return []
+        # Imported only for a bus with a retinograph: pydicom and Pillow cost 9 MB of RSS
+        from edge.retinography import Retinography
+
         self.fundus = Retinography(self.config, outbox, self.topics, events, visits, self.health,
                                    wake)  # fmt: skip
         return self.fundus.tasks()
