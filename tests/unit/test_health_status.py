@@ -220,14 +220,18 @@ def test_the_cli_says_the_daemon_is_not_running_and_names_the_path(tmp_path: Pat
     assert (code, err) == (3, f"santebus daemon not running: {missing}: connection refused\n")
 
 
-def test_the_cli_with_a_config_and_no_socket_setting_names_both_defaults(tmp_path: Path) -> None:
-    if SYSTEMD_SOCKET.exists():
-        pytest.skip("a daemon runs under systemd on this machine")  # pragma: no cover
+def test_the_cli_with_a_config_and_no_socket_setting_names_both_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the systemd default moved to a path of the test's own: a daemon running on this machine
+    # (/run/santebus/status.sock) must not change the outcome, and the test must not skip
+    systemd_default = tmp_path / "run" / "status.sock"
+    monkeypatch.setattr("edge.health.status.SYSTEMD_SOCKET", systemd_default)
     state = tmp_path / "state"
     code, _, err = _status("--config", str(EXAMPLE), "--set", f"gateway.state_dir={state}")
     assert code == 3
     assert err == (
-        f"santebus daemon not running: no status socket at {SYSTEMD_SOCKET}"
+        f"santebus daemon not running: no status socket at {systemd_default}"
         f" or {state / 'status.sock'}\n"
     )
 
