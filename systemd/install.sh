@@ -17,35 +17,17 @@
 set -euo pipefail
 umask 022   # the santebus user must be able to read the code, whatever sudo's umask is
 
-say() { printf 'santebus install: %s\n' "$*"; }
-die() {
-    printf 'santebus install: error: %s\n' "$*" >&2
-    exit 1
-}
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-ROOT="${ROOT:-}"
-ROOT="${ROOT%/}"   # ROOT=/ is the running system
+SANTEBUS_STEP=install
+# shellcheck source=systemd/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # --- preconditions: nothing is changed before all of them hold ---------------------------------
-[ "$(id -u)" -eq 0 ] || die "must run as root (it creates a system user and writes /etc, /opt): sudo make install"
-if [ -n "$ROOT" ]; then
-    case "$ROOT" in
-        /*) ;;
-        *) die "ROOT must be an absolute path, got '$ROOT'" ;;
-    esac
-    [ -d "$ROOT" ] || die "ROOT=$ROOT is not a directory"
-    # //, /. or /tmp/.. name the running system: they must not pass for a scratch root
-    ROOT="$(realpath -e "$ROOT")"
-    [ "$ROOT" = / ] && ROOT=""
-fi
+check_root "it creates a system user and writes /etc, /opt"
 for f in passwd group shadow gshadow; do
     [ -f "$ROOT/etc/$f" ] || die "$ROOT/etc/$f is missing: useradd needs passwd, group, shadow and gshadow in $ROOT/etc"
 done
-case "$REPO/" in
-    "$(realpath -m "$ROOT/opt/santebus")"/*)
-        die "this clone is $REPO, inside the install directory $ROOT/opt/santebus (the old manual install): clone the repository elsewhere and run make install there (docs/install.md, 'Moving from a clone in /opt/santebus')" ;;
-esac
+refuse_clone_inside_opt "the install directory (the old manual install)" \
+    " (docs/install.md, 'Moving from a clone in /opt/santebus')"
 grep -q '^dialout:' "$ROOT/etc/group" \
     || die "no group 'dialout' in $ROOT/etc/group (Debian has it, gid 20: it owns the serial ports)"
 

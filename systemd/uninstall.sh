@@ -10,32 +10,13 @@
 # Idempotent: what is already gone is skipped.
 set -euo pipefail
 
-say() { printf 'santebus uninstall: %s\n' "$*"; }
-die() {
-    printf 'santebus uninstall: error: %s\n' "$*" >&2
-    exit 1
-}
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-ROOT="${ROOT:-}"
-ROOT="${ROOT%/}"
+SANTEBUS_STEP=uninstall
+# shellcheck source=systemd/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PURGE="${PURGE:-}"
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (it removes a system user and files in /etc, /opt): sudo make uninstall"
-if [ -n "$ROOT" ]; then
-    case "$ROOT" in
-        /*) ;;
-        *) die "ROOT must be an absolute path, got '$ROOT'" ;;
-    esac
-    [ -d "$ROOT" ] || die "ROOT=$ROOT is not a directory"
-    # //, /. or /tmp/.. name the running system: they must not pass for a scratch root
-    ROOT="$(realpath -e "$ROOT")"
-    [ "$ROOT" = / ] && ROOT=""
-fi
-case "$REPO/" in
-    "$(realpath -m "$ROOT/opt/santebus")"/*)
-        die "this clone is $REPO, inside $ROOT/opt/santebus which uninstall deletes: clone the repository elsewhere and run make uninstall there" ;;
-esac
+check_root "it removes a system user and files in /etc, /opt"
+refuse_clone_inside_opt "the directory uninstall deletes,"
 
 OPT="$ROOT/opt/santebus"
 ETC="$ROOT/etc/santebus"

@@ -229,6 +229,7 @@ def test_install_refuses_to_run_without_root(tmp_path: Path) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="sbinst") as scratch:
         Path(scratch).chmod(0o755)
         script = shutil.copy(REPO / "systemd/install.sh", scratch)
+        shutil.copy(REPO / "systemd/common.sh", scratch)  # sourced by install.sh
         as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
         done = run(*as_nobody, "env", f"ROOT={tmp_path}", "bash", script, cwd=Path(scratch))
     assert done.returncode != 0
