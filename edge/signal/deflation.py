@@ -36,6 +36,19 @@ class Deflation:
     local_centre: FloatArray
 
 
+def _is_release(smooth: FloatArray, j: int, fs: float, s: BpSettings) -> bool:
+    """Whether a fast fall at ``j`` is the release: the cuff empties within the next 3 s.
+
+    A valve slip (10-25 mmHg in a tenth of a second) is as fast as a release when blurred by
+    the smoother, but the deflation goes on after it; taking it for the release would cut the
+    low-pressure side off the envelope instead of refusing the uneven deflation.
+    """
+    if smooth[j] < s.min_cuff_pressure:
+        return True
+    ahead = smooth[j : j + max(1, round(3.0 * fs))]
+    return float(ahead.min()) < max(s.min_cuff_pressure, 0.5 * float(smooth[j]))
+
+
 def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Refusal:
     """The measuring range ``[start, stop)`` of the work-rate record ``x``, or a refusal."""
     n = x.size
@@ -45,8 +58,9 @@ def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Ref
     top = int(np.argmax(smooth))
     slope = np.gradient(smooth) * fs
     start = min(n, top + round(s.settle_s * fs))
-    after = np.flatnonzero((slope[start:] < -s.dump_rate) | (smooth[start:] < s.min_cuff_pressure))
-    if after.size == 0:
+    fast = np.flatnonzero((slope[start:] < -s.dump_rate) | (smooth[start:] < s.min_cuff_pressure))
+    release = next((int(j) for j in fast if _is_release(smooth, start + int(j), fs, s)), None)
+    if release is None:
         # NIBP modules release the cuff at the end of every measurement, completed or not: a
         # record that ends inflated was cut off, and what lies below its end is unknown
         return Refusal(
@@ -55,7 +69,7 @@ def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Ref
             "(no release seen), so the deflation below that pressure is missing",
         )
     # the dump is blurred by the smoother: stop half a second before it is first seen
-    stop = start + int(after[0]) - round(0.5 * fs)
+    stop = start + release - round(0.5 * fs)
     span = (stop - start) / fs
     if span < s.min_record_s:
         return Refusal(

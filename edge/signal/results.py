@@ -19,10 +19,10 @@ class Refusal:
     """Why a record supports no estimate.
 
     ``code`` is stable (``too-short``, ``deflation-too-fast``, ``deflation-uneven``,
-    ``too-few-beats``, ``clipped``, ``no-envelope-peak``, ``motion``, ``no-second-peak``,
-    ``blink``, ``saturated``, ``misaligned``...); ``reason`` is a sentence for a person, naming
-    the measured figure and the limit it broke (``"deflation too fast: 14.2 mmHg/s, limit
-    10 mmHg/s"``).
+    ``too-few-beats``, ``clipped``, ``no-envelope-peak``, ``envelope-shape``, ``motion``,
+    ``no-second-peak``, ``blink``, ``saturated``, ``misaligned``...); ``reason`` is a sentence
+    for a person, naming the measured figure and the limit it broke (``"deflation too fast:
+    14.2 mmHg/s, limit 10 mmHg/s"``).
     """
 
     code: str
@@ -34,7 +34,7 @@ FLAG_TEXT: dict[str, str] = {
     "irregular-rhythm": "Irregular pulse detected by the gateway's analysis of the cuff signal.",
     "motion-artefact": "Movement artefacts in the cuff signal; some beats were discarded.",
     "low-quality": "Low signal quality; the estimate is less certain than usual.",
-    "envelope-fit-poor": "The oscillation envelope fits the arterial model poorly.",
+    "envelope-fit-poor": "Beat amplitudes scatter widely about the oscillation envelope.",
     "iop-asymmetric-peaks": "Applanation peaks of unusual shape (alignment or tear film).",
     "iop-noisy": "Noisy applanation signal; the estimate is less certain than usual.",
 }
@@ -52,7 +52,7 @@ class OscillogramTrace:
     beat_pressure: FloatArray
     beat_amplitude: FloatArray
     beat_kept: npt.NDArray[np.bool_]
-    #: the envelope (the model fitted to the kept beats) sampled on ``envelope_pressure``
+    #: the envelope (smoothed kept beats, or a fitted model) sampled on ``envelope_pressure``
     envelope_pressure: FloatArray
     envelope: FloatArray
 

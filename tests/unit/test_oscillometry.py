@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.signal.baseline import fixed_ratio_bp
+from edge.signal.baseline import fixed_ratio_bp, model_fit_bp
 from edge.signal.beats import detect_beats
 from edge.signal.filters import fft_bandpass
 from edge.signal.oscillometry import BpSettings, analyze_bp
@@ -93,7 +93,7 @@ def test_a_clean_record_gives_a_consistent_estimate(clean: BpEstimate) -> None:
     assert clean.pulse_rate == pytest.approx(70.0, abs=2.0)
     assert clean.flags == ()
     assert 0.5 < clean.quality <= 1.0
-    assert "model" in clean.method
+    assert "variable characteristic ratios" in clean.method
     trace = clean.trace
     assert trace is not None
     assert trace.cuff.size == trace.oscillations.size == record()[0].size
@@ -101,12 +101,22 @@ def test_a_clean_record_gives_a_consistent_estimate(clean: BpEstimate) -> None:
     assert trace.envelope.size == trace.envelope_pressure.size
 
 
-def test_map_is_the_cuff_pressure_at_the_envelope_maximum(clean: BpEstimate) -> None:
+def test_the_trace_draws_the_smoothed_envelope_of_the_kept_beats(clean: BpEstimate) -> None:
     trace = clean.trace
     assert trace is not None
-    step = float(np.diff(trace.envelope_pressure)[0])
+    kept = np.sort(trace.beat_pressure[trace.beat_kept])[::-1]
+    assert np.allclose(trace.envelope_pressure, kept)
+    # MAP is read by the regression, near (not exactly at) the envelope's maximum
     at_max = float(trace.envelope_pressure[int(np.argmax(trace.envelope))])
-    assert clean.mean == pytest.approx(at_max, abs=step + 0.1)
+    assert abs(clean.mean - at_max) < 10.0
+
+
+def test_the_model_fit_reads_the_same_beats(clean: BpEstimate) -> None:
+    fit = model_fit_bp(record()[0], 500.0)
+    assert isinstance(fit, BpEstimate)
+    assert fit.systolic > fit.mean > fit.diastolic
+    assert "Liu" in fit.method
+    assert fit.pulse_rate == clean.pulse_rate
 
 
 def test_the_baseline_reads_fixed_ratios_off_the_same_beats(clean: BpEstimate) -> None:
@@ -191,9 +201,9 @@ def test_non_finite_samples_are_refused() -> None:
 
 # -- properties -----------------------------------------------------------------------------
 
-#: derandomized: the envelope fit has unstable corners (low pressures, slow hearts: measured by
-#: benchmarks/signal_robustness.py); a random search in every CI run would fail at random
-#: instead of measuring them
+#: derandomized: a random search in every CI run would fail at random on a rare corner instead
+#: of measuring it (benchmarks/signal_robustness.py measures how far harmless changes move the
+#: reading)
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True)
 pressures = st.tuples(st.floats(100.0, 170.0), st.floats(0.45, 0.75), st.floats(55.0, 100.0))
 
@@ -271,20 +281,22 @@ def _cohort_errors(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_clean_cohort_errors_stay_at_their_measured_level() -> None:
-    """A regression guard at today's figures, NOT the issue's bound (SD <= 5 mmHg, not met).
+    """A regression guard at today's figures on a small slice of the benchmark's cohort.
 
-    Measured on bp_cohort[:120] (69 clean records): model SBP -1.6 ± 11.2, DBP -1.8 ± 7.5 mmHg;
-    fixed ratios SBP +4.5 ± 7.5, DBP +5.1 ± 8.8. The full cohort's figures and the gap are in
-    benchmarks/README.md (signal_accuracy.py).
+    Measured on bp_cohort[:120] (79 clean records both readings estimated): variable ratios
+    SBP +0.7 ± 5.1, DBP -0.2 ± 3.9 mmHg; fixed ratios SBP +4.5 ± 7.5, DBP +5.1 ± 8.8. The
+    issue's bound (|mean| <= 2, SD <= 5) is checked on the full cohort by
+    benchmarks/signal_accuracy.py (benchmarks/README.md); on 79 records the SD itself is only
+    known to about ± 0.4 mmHg, hence the margin here.
     """
     model, base = _cohort_errors(120)
-    assert len(model) >= 60
+    assert len(model) >= 70
     mean, sd = model.mean(axis=0), model.std(axis=0)
     assert np.all(np.abs(mean) <= 2.0), mean
-    assert sd[0] <= 12.0, sd
-    assert sd[1] <= 8.5, sd
-    # what the model fit buys over fixed ratios: the bias, not the scatter
+    assert np.all(sd <= 6.0), sd
+    # better than fixed ratios in both bias and scatter, for SBP and DBP alike
     assert np.all(np.abs(mean) < np.abs(base.mean(axis=0))), (mean, base.mean(axis=0))
+    assert np.all(sd < base.std(axis=0) - 1.5), (sd, base.std(axis=0))
 
 
 def test_a_shake_bigger_than_the_pulse_is_never_taken_for_the_envelope() -> None:
