@@ -6,7 +6,7 @@ Agg canvas): no pyplot global state, no GUI backend, safe on a headless gateway.
 
 - Blood pressure: the cuff pressure with SBP, MAP and DBP marked where the deflating cuff
   crossed them; the oscillations extracted from it; the per-beat amplitudes (kept beats filled,
-  rejected ones crossed) with the fitted envelope. Three axes share the time axis.
+  rejected ones crossed) with the smoothed envelope. Three axes share the time axis.
 - Tonometry: the plenum pressure with P1 and P2 marked at the two applanation instants, and the
   photodetector light with the inward and outward applanation events. Two axes share time.
 

@@ -190,10 +190,11 @@ def rhythm(beats: Beats, verdict: BeatVerdict, fs: float, s: BpSettings) -> tupl
 
 
 def quality_index(accepted: float, fit_residual: float, snr: float) -> float:
-    """Signal-quality index 0..1: beat acceptance x envelope fit x signal-to-noise.
+    """Signal-quality index 0..1: beat acceptance x envelope smoothness x signal-to-noise.
 
-    ``accepted``: fraction of the core beats kept; ``fit_residual``: robust RMS residual of the
-    envelope fit over its maximum; ``snr``: envelope maximum over the in-band noise RMS.
+    ``accepted``: fraction of the core beats kept; ``fit_residual``: RMS of the kept beats
+    about the envelope (the smoothed one, or a fitted model's) over its maximum; ``snr``:
+    envelope maximum over the in-band noise RMS.
     """
     fit = float(np.clip(1.0 - fit_residual / 0.3, 0.0, 1.0))
     # 20 dB (x10) of peak amplitude over the noise RMS is poor, 40 dB (x100) is excellent

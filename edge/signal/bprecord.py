@@ -1,4 +1,4 @@
-"""The front end shared by the model-based and fixed-ratio readings: record -> kept beats.
+"""The front end shared by every oscillometric reading: record -> kept beats and envelope.
 
 Steps, each refusing the record when it cannot support an estimate:
 

@@ -43,9 +43,10 @@ def _is_release(smooth: FloatArray, j: int, fs: float, s: BpSettings) -> bool:
     the smoother, but the deflation goes on after it; taking it for the release would cut the
     low-pressure side off the envelope instead of refusing the uneven deflation.
     """
-    if smooth[j] < s.min_cuff_pressure:
-        return True
-    ahead = smooth[j : j + max(1, round(3.0 * fs))]
+    window = max(1, round(3.0 * fs))
+    if smooth[j] < s.min_cuff_pressure or j + window > smooth.size:
+        return True  # (a record that ends during the fall: nothing after it to tell)
+    ahead = smooth[j : j + window]
     return float(ahead.min()) < max(s.min_cuff_pressure, 0.5 * float(smooth[j]))
 
 
