@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.signal.bpquality import quality_index
-from edge.signal.bprecord import prepare, trace
+from edge.signal.bprecord import prepare
 from edge.signal.bpsettings import DEFAULT_SETTINGS, BpSettings
 from edge.signal.envelope import ratio_crossing
 from edge.signal.envelope_model import fit_model
 from edge.signal.filters import FloatArray
-from edge.signal.oscillometry import envelope_scatter, flags_for, range_refusal
+from edge.signal.oscillometry import build_estimate, envelope_scatter, range_refusal
 from edge.signal.results import BpEstimate, Refusal
 
 METHOD = "oscillometric, fixed ratios (Geddes 1982: 0.55 systolic, 0.85 diastolic)"
@@ -37,7 +36,7 @@ MODEL_METHOD = "oscillometric, model-based envelope fit (Liu et al. 2016), MAP a
 def fixed_ratio_bp(
     pressure: FloatArray, fs: float, settings: BpSettings = DEFAULT_SETTINGS
 ) -> BpEstimate | Refusal:
-    """Blood pressure by fixed characteristic ratios, or a refusal (same rules as the model)."""
+    """Blood pressure by fixed characteristic ratios, or a refusal (the gateway's front end)."""
     rec = prepare(pressure, fs, settings)
     if isinstance(rec, Refusal):
         return rec
@@ -52,19 +51,14 @@ def fixed_ratio_bp(
             f"no envelope peak: on the {side} side the envelope never falls to {ratio:.2f} of "
             "its maximum",
         )
-    top = float(env.smooth[env.peak])
-    resid = envelope_scatter(env)
-    snr = top / max(rec.noise.band_sigma, 1e-9)
-    quality = quality_index(rec.accepted, resid, snr)
-    return BpEstimate(
-        systolic=sbp,
-        diastolic=dbp,
-        mean=env.mean,
-        pulse_rate=rec.pulse_rate,
-        quality=quality,
-        flags=flags_for(rec, resid, quality, settings),
-        method=METHOD,
-        trace=trace(rec, np.asarray(pressure).size, env.pressure.copy(), env.smooth.copy()),
+    return build_estimate(
+        rec,
+        np.asarray(pressure).size,
+        (sbp, dbp, env.mean),
+        envelope_scatter(env),
+        METHOD,
+        (env.pressure.copy(), env.smooth.copy()),
+        settings,
     )
 
 
@@ -88,16 +82,13 @@ def model_fit_bp(
     refusal = range_refusal(fit.systolic, fit.diastolic, rec)
     if refusal is not None:
         return refusal
-    snr = float(env.smooth[env.peak]) / max(rec.noise.band_sigma, 1e-9)
-    quality = quality_index(rec.accepted, fit.residual, snr)
     grid = np.linspace(float(env.pressure.min()) - 10.0, float(env.pressure.max()) + 10.0, 200)
-    return BpEstimate(
-        systolic=fit.systolic,
-        diastolic=fit.diastolic,
-        mean=fit.mean,
-        pulse_rate=rec.pulse_rate,
-        quality=quality,
-        flags=flags_for(rec, fit.residual, quality, settings),
-        method=MODEL_METHOD,
-        trace=trace(rec, np.asarray(pressure).size, grid, fit.curve(grid)),
+    return build_estimate(
+        rec,
+        np.asarray(pressure).size,
+        (fit.systolic, fit.diastolic, fit.mean),
+        fit.residual,
+        MODEL_METHOD,
+        (grid, fit.curve(grid)),
+        settings,
     )

@@ -123,9 +123,36 @@ def analyze_bp(
     refusal = range_refusal(systolic, diastolic, rec) or _order_refusal(systolic, diastolic, mean)
     if refusal is not None:
         return refusal
-    scatter = envelope_scatter(env)
+    return build_estimate(
+        rec,
+        np.asarray(pressure).size,
+        (systolic, diastolic, mean),
+        envelope_scatter(env),
+        METHOD,
+        (env.pressure.copy(), env.smooth.copy()),
+        settings,
+    )
+
+
+def build_estimate(
+    rec: Record,
+    n_input: int,
+    readings: tuple[float, float, float],
+    scatter: float,
+    method: str,
+    envelope: tuple[FloatArray, FloatArray],
+    settings: BpSettings,
+) -> BpEstimate:
+    """The estimate of one reading: (SBP, DBP, MAP), quality, flags, the trace to draw.
+
+    ``scatter`` is the beats' RMS about the envelope the reading used, over its maximum;
+    ``envelope`` the (pressures, amplitudes) of that envelope for the trace. Shared by the
+    gateway's reading and the benchmark's comparisons (:mod:`edge.signal.baseline`).
+    """
+    env = rec.envelope
     snr = float(env.smooth[env.peak]) / max(rec.noise.band_sigma, 1e-9)
     quality = quality_index(rec.accepted, scatter, snr)
+    systolic, diastolic, mean = readings
     return BpEstimate(
         systolic=systolic,
         diastolic=diastolic,
@@ -133,6 +160,6 @@ def analyze_bp(
         pulse_rate=rec.pulse_rate,
         quality=quality,
         flags=flags_for(rec, scatter, quality, settings),
-        method=METHOD,
-        trace=trace(rec, np.asarray(pressure).size, env.pressure.copy(), env.smooth.copy()),
+        method=method,
+        trace=trace(rec, n_input, *envelope),
     )
