@@ -20,11 +20,12 @@ Choices, within what the profile allows (docs/retinography.md has the full list)
   Date, Study Time and Patient's Birth Date, emptied (Z). Acquisition Context Sequence
   (0040,0555), Type 2 in the OP IOD, is kept with no items. The capture time travels in the
   gateway's own visit-bound FHIR resources, not in the DICOM object.
-* The X rows of Table E.1-1 (:data:`_X`): clinical-trial attributes (the optional Clinical
-  Trial modules are removed whole), visit and request comments and reasons, Service Episode,
-  Original Attributes, Contributing Equipment, Icon Image, Issuer of Accession Number, every
-  physician identification sequence and Person Address / Telephone Numbers at any depth, Data
-  Set Trailing Padding, Digital Signatures, MAC Parameters and Encrypted Attributes Sequences.
+* The X rows of Table E.1-1 (:data:`drivers.dicom.profile.X`): clinical-trial attributes (the
+  optional Clinical Trial modules are removed whole), visit and request comments and reasons,
+  Service Episode, Original Attributes, Contributing Equipment, Icon Image, Issuer of Accession
+  Number, every physician identification sequence and Person Address / Telephone Numbers at any
+  depth, Data Set Trailing Padding, Digital Signatures, MAC Parameters and Encrypted Attributes
+  Sequences.
 * Beyond the table (stricter): every free text value (LT, ST, UT, UC), every UN value and every
   person name (PN) left after the table is removed at any depth; the overlay (60xx) and curve
   (50xx) repeating groups go whole; every private tag is removed (no "Retain Safe Private").
@@ -46,6 +47,8 @@ Choices, within what the profile allows (docs/retinography.md has the full list)
   and so is a missing or other value ("cannot confirm no burned-in annotation");
   Recognizable Visual Features (0028,0302) = YES is refused.
 
+The tables themselves (which attribute gets which action) are in :mod:`drivers.dicom.profile`.
+
 :func:`find_identifiers` scans any bytes for original identifying strings (whole values, and
 each component of a person name) - the check behind "no original identifier leaves the gateway";
 :func:`identifying_values` collects them at every depth of a dataset.
@@ -57,7 +60,6 @@ import copy
 import hashlib
 import hmac
 import io
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,8 +72,9 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
-from drivers.dicom import Status
-from drivers.dicom.validate import Refusal, quiet_pydicom
+from drivers.dicom import Status, profile
+from drivers.dicom.refusal import Refusal
+from drivers.dicom.validate import quiet_pydicom
 
 __all__ = [
     "Deidentified",
@@ -81,160 +84,6 @@ __all__ = [
     "new_uid",
     "part10",
 ]
-
-
-def _words(text: str) -> tuple[str, ...]:
-    """The attribute keywords of one action column (kept as text to stay readable)."""
-    return tuple(text.split())
-
-
-_Z = _words(  # emptied (zero length): Type 2 in the OP IOD
-    "PatientBirthDate PatientSex StudyDate StudyTime AccessionNumber StudyID "
-    "ReferringPhysicianName ContentCreatorName"
-)
-#: removed (X) - Table E.1-1 rows that can occur in an OP object or its sequence items, plus the
-#: whole Clinical Trial Subject / Study / Series modules (optional modules: removing them all
-#: keeps the object conformant where the profile would put dummies)
-_X = _words(
-    "AcquisitionComments AcquisitionDate AcquisitionDeviceProcessingDescription "
-    "AcquisitionProtocolDescription AcquisitionProtocolName AcquisitionTime "
-    "ActualHumanPerformersSequence AdditionalPatientHistory AdmissionID AdmittingDate "
-    "AdmittingDiagnosesCodeSequence AdmittingDiagnosesDescription AdmittingTime Allergies "
-    "AuthorObserverSequence BranchOfService CassetteID ClinicalTrialCoordinatingCenterName "
-    "ClinicalTrialProtocolEthicsCommitteeApprovalNumber "
-    "ClinicalTrialProtocolEthicsCommitteeName ClinicalTrialProtocolID ClinicalTrialProtocolName "
-    "ClinicalTrialSeriesDescription ClinicalTrialSeriesID ClinicalTrialSiteID "
-    "ClinicalTrialSiteName ClinicalTrialSponsorName ClinicalTrialSubjectID "
-    "ClinicalTrialSubjectReadingID ClinicalTrialTimePointDescription ClinicalTrialTimePointID "
-    "ClinicalTrialTimePointTypeCodeSequence CommentsOnThePerformedProcedureStep "
-    "ConfidentialityConstraintOnPatientDataDescription ConsentForClinicalTrialUseSequence "
-    "ConsultingPhysicianIdentificationSequence ConsultingPhysicianName "
-    "ContentCreatorIdentificationCodeSequence ContentSequence ContributingEquipmentSequence "
-    "ContributionDateTime ContributionDescription CountryOfResidence CurrentObserverTrial "
-    "CurrentPatientLocation CustodialOrganizationSequence DataSetTrailingPadding "
-    "DateOfLastCalibration DateOfLastDetectorCalibration DateOfSecondaryCapture "
-    "DerivationDescription DetectorID DeviceDescription DeviceLabel DeviceSerialNumber "
-    "DeviceUID DigitalSignaturesSequence DischargeDiagnosisDescription DistributionAddress "
-    "DistributionName EncryptedAttributesSequence EndAcquisitionDateTime EthnicGroup "
-    "ExpectedCompletionDateTime FillerOrderNumberImagingServiceRequest FrameComments GantryID "
-    "GeneratorID HumanPerformerName HumanPerformerOrganization IconImageSequence "
-    "IdentifyingComments ImageComments ImagePresentationComments ImagingServiceRequestComments "
-    "Impressions InstanceCoercionDateTime InstanceCreationDate InstanceCreationTime "
-    "InstitutionAddress InstitutionCodeSequence InstitutionName InstitutionalDepartmentName "
-    "InstitutionalDepartmentTypeCodeSequence InsurancePlanIdentification "
-    "IntendedRecipientsOfResultsIdentificationSequence InterpretationApproverSequence "
-    "InterpretationAuthor InterpretationDiagnosisDescription InterpretationIDIssuer "
-    "InterpretationRecorder InterpretationText InterpretationTranscriber "
-    "IssueDateOfImagingServiceRequest IssuerOfAccessionNumberSequence IssuerOfAdmissionID "
-    "IssuerOfAdmissionIDSequence IssuerOfPatientID IssuerOfPatientIDQualifiersSequence "
-    "IssuerOfServiceEpisodeID IssuerOfServiceEpisodeIDSequence LastMenstrualDate "
-    "LongDeviceDescription MAC MACParametersSequence MedicalAlerts MedicalRecordLocator "
-    "MilitaryRank ModifiedAttributesSequence ModifiedImageDescription ModifyingDeviceID "
-    "ModifyingSystem NameOfPhysiciansReadingStudy NamesOfIntendedRecipientsOfResults "
-    "NonconformingModifiedAttributesSequence Occupation OperatorIdentificationSequence "
-    "OperatorsName OrderCallbackPhoneNumber OrderCallbackTelecomInformation OrderEnteredBy "
-    "OrderEntererLocation OriginalAttributesSequence OtherPatientIDs OtherPatientIDsSequence "
-    "OtherPatientNames ParticipantSequence PatientAddress PatientAge "
-    "PatientBirthDateInAlternativeCalendar PatientBirthName PatientBirthTime PatientComments "
-    "PatientDeathDateInAlternativeCalendar PatientInstitutionResidence "
-    "PatientInsurancePlanCodeSequence PatientMotherBirthName PatientPrimaryLanguageCodeSequence "
-    "PatientPrimaryLanguageModifierCodeSequence PatientReligiousPreference PatientSexNeutered "
-    "PatientSize PatientState PatientTelecomInformation PatientTelephoneNumbers "
-    "PatientTransportArrangements PatientWeight PerformedLocation "
-    "PerformedProcedureStepDescription PerformedProcedureStepEndDate "
-    "PerformedProcedureStepEndDateTime PerformedProcedureStepEndTime PerformedProcedureStepID "
-    "PerformedProcedureStepStartDate PerformedProcedureStepStartDateTime "
-    "PerformedProcedureStepStartTime PerformedStationAETitle "
-    "PerformedStationGeographicLocationCodeSequence PerformedStationName "
-    "PerformedStationNameCodeSequence PerformingPhysicianIdentificationSequence "
-    "PerformingPhysicianName PersonAddress PersonIdentificationCodeSequence PersonName "
-    "PersonTelecomInformation PersonTelephoneNumbers PhysicianApprovingInterpretation "
-    "PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence "
-    "PhysiciansReadingStudyIdentificationSequence PlacerOrderNumberImagingServiceRequest "
-    "PlateID PreMedication PregnancyStatus ProtocolName ReasonForOmissionDescription "
-    "ReasonForStudy ReasonForTheImagingServiceRequest ReasonForTheRequestedProcedure "
-    "ReasonForVisit ReasonForVisitCodeSequence ReferencedDigitalSignatureSequence "
-    "ReferencedPatientAliasSequence ReferencedPatientPhotoSequence ReferencedPatientSequence "
-    "ReferencedSOPInstanceMACSequence ReferencedStudySequence ReferringPhysicianAddress "
-    "ReferringPhysicianIdentificationSequence ReferringPhysicianTelephoneNumbers "
-    "RegionOfResidence RequestAttributesSequence RequestedContrastAgent "
-    "RequestedProcedureComments RequestedProcedureDescription RequestedProcedureID "
-    "RequestedProcedureLocation RequestingPhysician RequestingService ResponsibleOrganization "
-    "ResponsiblePerson ResultsComments ResultsDistributionListSequence ResultsIDIssuer "
-    "ReviewerName ScheduledHumanPerformersSequence ScheduledPatientInstitutionResidence "
-    "ScheduledPerformingPhysicianIdentificationSequence ScheduledPerformingPhysicianName "
-    "ScheduledProcedureStepDescription ScheduledProcedureStepEndDate "
-    "ScheduledProcedureStepEndTime ScheduledProcedureStepID ScheduledProcedureStepLocation "
-    "ScheduledProcedureStepModificationDateTime ScheduledProcedureStepStartDate "
-    "ScheduledProcedureStepStartDateTime ScheduledProcedureStepStartTime "
-    "ScheduledStationAETitle ScheduledStationGeographicLocationCodeSequence "
-    "ScheduledStationName ScheduledStationNameCodeSequence ScheduledStudyLocation "
-    "ScheduledStudyLocationAETitle SeriesDate SeriesDescription SeriesTime "
-    "ServiceEpisodeDescription ServiceEpisodeID SmokingStatus SourceOfPreviousValues "
-    "SpecialNeeds StationName StudyComments StudyDescription StudyIDIssuer TextComments "
-    "TextString TextValue TimeOfLastCalibration TimeOfLastDetectorCalibration "
-    "TimezoneOffsetFromUTC TopicAuthor TopicKeywords TopicSubject TopicTitle "
-    "VerifyingObserverIdentificationCodeSequence VerifyingObserverName "
-    "VerifyingObserverSequence VerifyingOrganization VisitComments"
-)
-#: Type 2 sequences of the OP IOD kept with zero items (Z): Acquisition Context (PS3.3 C.7.6.14)
-_EMPTIED_SEQUENCES = ("AcquisitionContextSequence",)
-_D = {"ContentDate": "19000101", "ContentTime": "000000", "AcquisitionDateTime": "19000101000000"}
-_PSEUDONYM = ("PatientName", "PatientID")
-_KEEP_UID = frozenset({"SOPClassUID", "ReferencedSOPClassUID", "MediaStorageSOPClassUID"})
-_PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
-_METHOD = "PS3.15 E.1-1 basic profile; santebus-edge keyed UIDs; no options"
-#: VRs removed wherever they occur (beyond the table): dates, times and ages (no "Retain
-#: Longitudinal Temporal Information" option), free text (LT, ST, UT, UC: comments an operator
-#: may have typed a name into), and UN (a value we cannot read, we cannot judge)
-_DATE_VRS = frozenset({"DA", "DT", "TM", "AS"})
-_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC"})
-#: the dates and times kept at the top level: the dummies (D) and the emptied Type 2 ones (Z)
-_TOP_LEVEL_DATES = frozenset({*_D, "StudyDate", "StudyTime", "PatientBirthDate"})
-#: curve (50xx) and overlay (60xx) repeating groups: Curve Data, Overlay Data, Overlay
-#: Comments... are X in Table E.1-1; the whole groups go
-_REPEATING_GROUPS = ((0x5000, 0x50FF), (0x6000, 0x60FF))
-#: a UID is digits and dots, at most 64 characters (PS3.5 9.1); leading zeros in a component,
-#: a common camera bug, are tolerated: the value is replaced anyway
-_UID_SYNTAX = re.compile(r"[0-9]+(?:\.[0-9]+)*")
-#: labels of :func:`identifying_values`, the attributes worth scanning output bytes for (at any
-#: depth; every person name (PN) is scanned as well)
-_SCANNED = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "PersonAddress",
-        "PersonTelephoneNumbers",
-        "AccessionNumber",
-        "StudyID",
-        "AdmissionID",
-        "ServiceEpisodeID",
-        "MedicalRecordLocator",
-        "ClinicalTrialSubjectID",
-        "ClinicalTrialSubjectReadingID",
-        "RequestedProcedureID",
-        "PlacerOrderNumberImagingServiceRequest",
-        "FillerOrderNumberImagingServiceRequest",
-        "PerformedProcedureStepID",
-        "ScheduledProcedureStepID",
-        "InstitutionName",
-        "InstitutionAddress",
-        "ReferringPhysicianName",
-        "OperatorsName",
-        "PerformingPhysicianName",
-        "DeviceSerialNumber",
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SOPInstanceUID",
-        "FrameOfReferenceUID",
-        "ReferencedSOPInstanceUID",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -325,9 +174,9 @@ def _deidentify(ds: Dataset, pseudonym: str, secret: bytes) -> Deidentified:
     if counts.repeating:
         actions.append(f"curve/overlay groups (50xx, 60xx): {counts.repeating} elements removed")
     out.PatientIdentityRemoved = "YES"
-    out.DeidentificationMethod = _METHOD
+    out.DeidentificationMethod = profile.METHOD
     code = Dataset()
-    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = _PROFILE_CODE
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = profile.PROFILE_CODE
     out.DeidentificationMethodCodeSequence = Sequence([code])
     out.LongitudinalTemporalInformationModified = "REMOVED"
     actions.append("PatientIdentityRemoved (0012,0062): YES")
@@ -363,8 +212,8 @@ def identifying_values(ds: Dataset) -> dict[str, str]:
     """The original identifying strings of ``ds``, by label (handle them like the originals).
 
     What :func:`find_identifiers` must never find in anything the gateway stores or publishes:
-    the attributes of ``_SCANNED`` and every person name, at any depth (a label names its path,
-    ``ReferencedImageSequence[0].PersonName``).
+    the attributes of :data:`drivers.dicom.profile.SCANNED` and every person name, at any depth
+    (a label names its path, ``ReferencedImageSequence[0].PersonName``).
     """
     found: dict[str, str] = {}
     with quiet_pydicom():
@@ -379,7 +228,7 @@ def _collect(ds: Dataset, path: str, found: dict[str, str]) -> None:
             for i, item in enumerate(elem.value or ()):
                 _collect(item, f"{path}{keyword}[{i}].", found)
             continue
-        if elem.keyword not in _SCANNED and elem.VR != "PN":
+        if elem.keyword not in profile.SCANNED and elem.VR != "PN":
             continue
         if elem.value is None or elem.value == "":
             continue
@@ -424,7 +273,7 @@ def _clean(ds: Dataset, pseudonym: str, secret: bytes, path: str, actions: list[
         if elem.tag.is_private:
             del ds[elem.tag]
             counts.private += 1
-        elif any(lo <= elem.tag.group <= hi for lo, hi in _REPEATING_GROUPS):
+        elif any(lo <= elem.tag.group <= hi for lo, hi in profile.REPEATING_GROUPS):
             del ds[elem.tag]
             counts.repeating += 1
     _apply_table(ds, pseudonym, path, actions)
@@ -444,22 +293,22 @@ def _sweep(ds: Dataset, elem: DataElement, secret: bytes, path: str, actions: li
     label = f"{path}{_label(elem.keyword or str(elem.tag))}"
     vr = elem.VR
     empty = elem.value is None or elem.value == ""
-    kept_date = path == "" and elem.keyword in _TOP_LEVEL_DATES
+    kept_date = path == "" and elem.keyword in profile.TOP_LEVEL_DATES
     if vr == "UN":
         del ds[elem.tag]
         actions.append(f"{label}: unreadable (UN) value removed")
     elif empty:
         return
-    elif vr == "PN" and elem.keyword not in _PSEUDONYM:
+    elif vr == "PN" and elem.keyword not in profile.PSEUDONYM:
         del ds[elem.tag]
         actions.append(f"{label}: person name removed")
-    elif vr in _DATE_VRS and not kept_date:
+    elif vr in profile.DATE_VRS and not kept_date:
         del ds[elem.tag]
         actions.append(f"{label}: date/time/age removed (X)")
-    elif vr in _TEXT_VRS:
+    elif vr in profile.TEXT_VRS:
         del ds[elem.tag]
         actions.append(f"{label}: free text removed (X)")
-    elif vr == "UI" and elem.keyword not in _KEEP_UID:
+    elif vr == "UI" and elem.keyword not in profile.KEEP_UID:
         if _replace_uids(elem, secret, label):
             actions.append(f"{label}: new keyed UID (U)")
     elif vr == "UI":
@@ -467,23 +316,23 @@ def _sweep(ds: Dataset, elem: DataElement, secret: bytes, path: str, actions: li
 
 
 def _apply_table(ds: Dataset, pseudonym: str, path: str, actions: list[str]) -> None:
-    for keyword in _PSEUDONYM:
+    for keyword in profile.PSEUDONYM:
         if keyword in ds:
             setattr(ds, keyword, pseudonym)
             actions.append(f"{path}{_label(keyword)}: replaced by the visit pseudonym")
-    for keyword in _X:
+    for keyword in profile.X:
         if keyword in ds:
             delattr(ds, keyword)
             actions.append(f"{path}{_label(keyword)}: removed (X)")
-    for keyword in _Z:
+    for keyword in profile.Z:
         if keyword in ds:
             ds[keyword].value = ""
             actions.append(f"{path}{_label(keyword)}: emptied (Z)")
-    for keyword in _EMPTIED_SEQUENCES:
+    for keyword in profile.EMPTIED_SEQUENCES:
         if keyword in ds:
             ds[keyword].value = Sequence()
             actions.append(f"{path}{_label(keyword)}: emptied (Z, no items)")
-    for keyword, dummy in _D.items():
+    for keyword, dummy in profile.D.items():
         if keyword in ds:
             setattr(ds, keyword, dummy)
             actions.append(f"{path}{_label(keyword)}: dummy value (D)")
@@ -493,7 +342,7 @@ def _check_uids(elem: DataElement, label: str) -> list[str]:
     """The UIDs of a UI element as text; an invalid one refuses the object (PS3.5 9.1)."""
     uids = [str(uid).strip("\0 ") for uid in _as_list(elem.value)]
     for uid in uids:
-        if len(uid) > 64 or not _UID_SYNTAX.fullmatch(uid):
+        if len(uid) > 64 or not profile.UID_SYNTAX.fullmatch(uid):
             raise _RefusedError(
                 Refusal("uid-invalid", f"{label}: not a valid UID (digits and dots, PS3.5 9.1)")
             )

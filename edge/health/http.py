@@ -21,7 +21,6 @@ closes the connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import logging
 import re
@@ -29,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import urlsplit
+
+from edge.health.serve import Connections
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,8 @@ class HttpServer:
         self.pages = dict(pages)
         self.limits = limits or HttpLimits()
         self._server: asyncio.Server | None = None
-        #: connections being served, and their writers (aborted at close)
-        self._clients: dict[asyncio.Task[object], asyncio.StreamWriter] = {}
+        #: connections being served (aborted at close)
+        self._clients = Connections()
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port``; raises OSError (e.g. the port is in use)."""
@@ -156,41 +157,21 @@ class HttpServer:
         if self._server is not None:
             self._server.close()
             self._server = None
-        # Abort, not cancel: a cancelled connection task is logged as an error by asyncio's
-        # streams (3.11); an aborted connection ends its task through its normal error path.
-        for writer in list(self._clients.values()):
-            writer.transport.abort()
-        if self._clients:
-            await asyncio.wait(list(self._clients), timeout=2.0)
+        await self._clients.drop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
         if len(self._clients) >= self.limits.max_connections:
             # Closed unanswered: a 503 would race the reset that closing a socket with an
             # unread request causes (the client may never see it).
             writer.transport.abort()
             return
-        self._clients[task] = writer
-        flushed = False
-        try:
-            answer = await self._answer(reader)
-            if answer is not None:
-                writer.write(answer)
-                async with asyncio.timeout(self.limits.write_timeout):
-                    await writer.drain()
-                flushed = True
-        except (OSError, TimeoutError) as exc:  # the client's problem, not the daemon's
-            log.debug("http client dropped error=%r", str(exc))
-        finally:
-            self._clients.pop(task, None)
-            if flushed:
-                writer.close()
-                with contextlib.suppress(OSError, TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await writer.wait_closed()
-            else:
-                writer.transport.abort()
+        await self._clients.serve(
+            writer,
+            lambda: self._answer(reader),
+            write_timeout=self.limits.write_timeout,
+            log=log,
+            dropped="http client dropped error=%r",
+        )
 
     async def _answer(self, reader: asyncio.StreamReader) -> bytes | None:
         """The response to the request on ``reader``; None when the client went away."""

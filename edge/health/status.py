@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge.health.serve import Connections
+
 log = logging.getLogger(__name__)
 
 NAME = "status.sock"
@@ -122,8 +124,8 @@ class StatusServer:
         self.write_timeout = write_timeout
         self._server: asyncio.Server | None = None
         self._inode: tuple[int, int] | None = None
-        #: connections being served, and their writers (aborted at close)
-        self._clients: dict[asyncio.Task[object], asyncio.StreamWriter] = {}
+        #: connections being served (aborted at close)
+        self._clients = Connections()
 
     async def start(self) -> None:
         """Bind and listen; raises :class:`StatusSocketError` naming the path and the cause."""
@@ -147,12 +149,7 @@ class StatusServer:
         if self._server is not None:
             self._server.close()
             self._server = None
-        # Abort, not cancel: a cancelled connection task is logged as an error by asyncio's
-        # streams (3.11); an aborted connection ends its task through its normal error path.
-        for writer in list(self._clients.values()):
-            writer.transport.abort()
-        if self._clients:
-            await asyncio.wait(list(self._clients), timeout=2.0)
+        await self._clients.drop()
         self._unlink()
 
     def _unlink(self) -> None:
@@ -166,28 +163,18 @@ class StatusServer:
         self._inode = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._clients[task] = writer
-        flushed = False
-        try:
-            writer.write(json.dumps(self.snapshot(), sort_keys=True).encode() + b"\n")
-            async with asyncio.timeout(self.write_timeout):
-                await writer.drain()
-            flushed = True
-        except (OSError, TimeoutError) as exc:
-            log.debug("status client dropped error=%r", str(exc))
-        except Exception:  # a snapshot bug must not reach the loop's exception handler
-            log.exception("status snapshot failed")
-        finally:
-            self._clients.pop(task, None)
-            if flushed:
-                writer.close()
-                with contextlib.suppress(OSError, TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await writer.wait_closed()
-            else:
-                writer.transport.abort()
+        # a snapshot bug must not reach the loop's exception handler: logged (``failed``)
+        await self._clients.serve(
+            writer,
+            self._answer,
+            write_timeout=self.write_timeout,
+            log=log,
+            dropped="status client dropped error=%r",
+            failed="status snapshot failed",
+        )
+
+    async def _answer(self) -> bytes:
+        return json.dumps(self.snapshot(), sort_keys=True).encode() + b"\n"
 
 
 def _is_socket(path: Path) -> bool:
