@@ -80,7 +80,7 @@ def errors(model: RatioModel, x: np.ndarray, top: np.ndarray, truth: np.ndarray)
     return f"n={len(err)}: " + ", ".join(parts) + " mmHg"
 
 
-def render(model: RatioModel, n: int, seed: int, records: int, fit: str) -> str:
+def render(model: RatioModel, n: int, seed: int, ridge: float, records: int, fit: str) -> str:
     """The source of edge/signal/ratio_table.py."""
     today = datetime.date.today().isoformat()
 
@@ -88,9 +88,10 @@ def render(model: RatioModel, n: int, seed: int, records: int, fit: str) -> str:
         body = "".join(f"        {v!r},\n" for v in values)
         return f"    {name}=(\n{body}    ),\n"
 
+    command = f"python -m benchmarks.train_bp_ratios --n {n} --seed {seed} --ridge {ridge:g}"
     return (
         '"""The coefficients of the variable characteristic ratios (generated, do not edit).\n\n'
-        f"Learned by ``python -m benchmarks.train_bp_ratios --n {n} --seed {seed} --write`` on\n"
+        f"Learned by ``{command} --write``\non "
         f"{today} from the {records} clean records of ``bp_cohort({n}, {seed})`` (the Babbs-type\n"
         "arm/cuff simulator of simulators/physio, disjoint from the accuracy benchmark's seed 6).\n"
         f"Training residuals {fit}.\n"
@@ -126,7 +127,8 @@ def main() -> None:
     other = rows(envelope_cohort(600, 6), 6)
     print(f"held out, envelope_cohort(600, 6) (other generator): {errors(model, *other)}")
     if args.write:
-        TABLE.write_text(render(model, args.n, args.seed, len(x), fit), encoding="utf-8")
+        source = render(model, args.n, args.seed, args.ridge, len(x), fit)
+        TABLE.write_text(source, encoding="utf-8")
         print(f"wrote {TABLE}")
 
 

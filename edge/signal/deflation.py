@@ -17,10 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.signal.bpsettings import BpSettings
 from edge.signal.filters import FloatArray, cascaded_moving_average, fft_lowpass
 from edge.signal.results import Refusal
+
+IntArray = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -41,13 +44,44 @@ def _is_release(smooth: FloatArray, j: int, fs: float, s: BpSettings) -> bool:
 
     A valve slip (10-25 mmHg in a tenth of a second) is as fast as a release when blurred by
     the smoother, but the deflation goes on after it; taking it for the release would cut the
-    low-pressure side off the envelope instead of refusing the uneven deflation.
+    low-pressure side off the envelope instead of refusing the uneven deflation. Emptying means
+    falling below ``min_cuff_pressure``: a deflation valve stops above it (NIBP modules dump
+    from 20-40 mmHg), so only the exhaust takes the cuff there, and it does so in a second or
+    two (a 0.1-0.4 s time constant). A record that ends during the fall counts as released.
     """
     window = max(1, round(3.0 * fs))
     if smooth[j] < s.min_cuff_pressure or j + window > smooth.size:
-        return True  # (a record that ends during the fall: nothing after it to tell)
-    ahead = smooth[j : j + window]
-    return float(ahead.min()) < max(s.min_cuff_pressure, 0.5 * float(smooth[j]))
+        return True
+    return float(smooth[j : j + window].min()) < s.min_cuff_pressure
+
+
+def _slip(
+    smooth: FloatArray, slope: FloatArray, fast: IntArray, release: int, start: int, fs: float
+) -> Refusal | None:
+    """Refuse a fall as fast as a release that was not one: the valve slipped mid-deflation.
+
+    ``fast`` (offsets from ``start``) holds the fast falls, ``release`` the one that emptied
+    the cuff. A slip skips a stretch of the envelope, so the record cannot be read.
+    """
+    run = release
+    members = set(fast.tolist())
+    while run - 1 in members:  # the release's own fall began here
+        run -= 1
+    earlier = fast[fast < run]
+    if earlier.size == 0:
+        return None
+    at = start + int(earlier[0])
+    rest = earlier[earlier - earlier[0] < round(1.0 * fs)]  # the slip's own fall
+    end = start + int(rest[-1]) + 1
+    # read the levels outside the smoother's blur (0.5 s twice) around the fall
+    before = float(smooth[max(start, at - round(0.5 * fs))])
+    after = float(smooth[min(end + round(0.5 * fs), smooth.size - 1)])
+    return Refusal(
+        "deflation-uneven",
+        f"deflation uneven: the cuff pressure fell from {before:.0f} to {after:.0f} mmHg in "
+        f"about a second (fastest {-float(slope[at:end].min()):.0f} mmHg/s) and the deflation "
+        "went on: a valve slip, not the release",
+    )
 
 
 def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Refusal:
@@ -69,6 +103,9 @@ def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Ref
             f"record cut short: it ends at {smooth[-1]:.0f} mmHg with the cuff still inflated "
             "(no release seen), so the deflation below that pressure is missing",
         )
+    slip = _slip(smooth, slope, fast, release, start, fs)
+    if slip is not None:
+        return slip
     # the dump is blurred by the smoother: stop half a second before it is first seen
     stop = start + release - round(0.5 * fs)
     span = (stop - start) / fs

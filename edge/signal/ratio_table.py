@@ -1,7 +1,7 @@
 """The coefficients of the variable characteristic ratios (generated, do not edit).
 
-Learned by ``python -m benchmarks.train_bp_ratios --n 6000 --seed 7 --write`` on
-2026-12-07 from the 3238 clean records of ``bp_cohort(6000, 7)`` (the Babbs-type
+Learned by ``python -m benchmarks.train_bp_ratios --n 6000 --seed 7 --ridge 0.01 --write``
+on 2026-12-07 from the 3238 clean records of ``bp_cohort(6000, 7)`` (the Babbs-type
 arm/cuff simulator of simulators/physio, disjoint from the accuracy benchmark's seed 6).
 Training residuals n=3238: SBP +0.00 ± 4.80, DBP +0.00 ± 4.93, MAP +0.00 ± 4.80 mmHg.
 Order of the coefficients: :func:`edge.signal.ratios.feature_names`. Re-learn them on
