@@ -15,7 +15,7 @@ past, present, and future", IEEE Rev Biomed Eng 2015;8:44-63):
 Beats in corrupted intervals and outlier beats are discarded. Irregular rhythm follows the
 issue's rule (intervals deviating >= 25 % from the mean in >= 20 % of the intervals), measured
 only on beats of the central part of the envelope where detection is reliable. The quality index
-combines beat acceptance, envelope-fit residual and signal-to-noise ratio.
+combines beat acceptance, the beats' scatter about the envelope and signal-to-noise ratio.
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ class BpSettings:
     #: samples stuck at the record's extreme value (a rail / flat top) for this long in total
     clip_min_s: float = 0.1
     # -- beats ------------------------------------------------------------------------------
-    #: at least 8 beats in the envelope (issue #6): the model has 6 free parameters (3 more are
-    #: held by priors) and the fit must stay over-determined after outliers are discarded
+    #: at least 8 beats in the envelope (issue #6): a few beats on each flank to place the
+    #: level crossings the readings use (the benchmark's model fit has 6 free parameters, 3
+    #: more held by priors, and must stay over-determined after outliers are discarded)
     min_beats: int = 8
     #: a beat's foot-to-peak amplitude must exceed this multiple of the in-band noise RMS
     min_beat_snr: float = 5.0
@@ -78,7 +79,7 @@ class BpSettings:
     #: (Liu et al., Ann Biomed Eng 2013;41:587-597)
     max_start_ratio: float = 0.8
     max_end_ratio: float = 0.95
-    #: flags: quality below this, normalised fit residual above this
+    #: flags: quality below this, beats' RMS about the envelope (over its maximum) above this
     low_quality: float = 0.5
     poor_fit_residual: float = 0.15
     # -- fixed-ratio baseline (Geddes et al. 1982; Sapinski 1996) ---------------------------
