@@ -25,6 +25,9 @@ from edge.signal.results import Refusal
 
 IntArray = npt.NDArray[np.intp]
 
+#: a fall that leaves the cuff at least this far below the deflation's line is a valve slip
+MIN_SLIP_MMHG = 10.0
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Deflation:
@@ -55,33 +58,53 @@ def _is_release(smooth: FloatArray, j: int, fs: float, s: BpSettings) -> bool:
     return float(smooth[j : j + window].min()) < s.min_cuff_pressure
 
 
+def _step(smooth: FloatArray, slope: FloatArray, at: int, end: int, lo: int, fs: float) -> float:
+    """How far the cuff pressure stands lower after ``[at, end)`` than the deflation explains.
+
+    The levels are medians over 1-3 s before and after the fall (outside the smoother's blur),
+    the deflation the median rate of the range. A slip leaves the cuff lower by its size; a
+    movement (the arm squeezes the cuff, then lets go) returns it to the deflation's line.
+    """
+    one, three = round(1.0 * fs), round(3.0 * fs)
+    a0, a1 = max(lo, at - three), max(lo, at - one)
+    b0, b1 = min(end + one, smooth.size - 1), min(end + three, smooth.size)
+    if a1 <= a0 or b1 <= b0:
+        return 0.0
+    rate = -float(np.median(slope[lo:end]))
+    elapsed = ((b0 + b1) - (a0 + a1)) / 2.0 / fs
+    return float(np.median(smooth[a0:a1]) - np.median(smooth[b0:b1])) - rate * elapsed
+
+
 def _slip(
     smooth: FloatArray, slope: FloatArray, fast: IntArray, release: int, start: int, fs: float
 ) -> Refusal | None:
     """Refuse a fall as fast as a release that was not one: the valve slipped mid-deflation.
 
     ``fast`` (offsets from ``start``) holds the fast falls, ``release`` the one that emptied
-    the cuff. A slip skips a stretch of the envelope, so the record cannot be read.
+    the cuff. A slip skips a stretch of the envelope, so the record cannot be read. A fast
+    fall that leaves the cuff on the deflation's line (under :data:`MIN_SLIP_MMHG` lower) is a
+    movement, left to the artefact tests.
     """
     run = release
     members = set(fast.tolist())
     while run - 1 in members:  # the release's own fall began here
         run -= 1
     earlier = fast[fast < run]
-    if earlier.size == 0:
-        return None
-    at = start + int(earlier[0])
-    rest = earlier[earlier - earlier[0] < round(1.0 * fs)]  # the slip's own fall
-    end = start + int(rest[-1]) + 1
-    # read the levels outside the smoother's blur (0.5 s twice) around the fall
-    before = float(smooth[max(start, at - round(0.5 * fs))])
-    after = float(smooth[min(end + round(0.5 * fs), smooth.size - 1)])
-    return Refusal(
-        "deflation-uneven",
-        f"deflation uneven: the cuff pressure fell from {before:.0f} to {after:.0f} mmHg in "
-        f"about a second (fastest {-float(slope[at:end].min()):.0f} mmHg/s) and the deflation "
-        "went on: a valve slip, not the release",
-    )
+    while earlier.size:
+        at = start + int(earlier[0])
+        own = earlier[earlier - earlier[0] < round(1.0 * fs)]  # this fall's samples
+        end = start + int(own[-1]) + 1
+        step = _step(smooth, slope, at, end, start, fs)
+        if step >= MIN_SLIP_MMHG:
+            return Refusal(
+                "deflation-uneven",
+                f"deflation uneven: the cuff pressure fell {step:.0f} mmHg more than the "
+                f"deflation at {smooth[max(start, at - round(0.5 * fs))]:.0f} mmHg, within about "
+                f"a second (fastest {-float(slope[at:end].min()):.0f} mmHg/s), and the "
+                "deflation went on: a valve slip, not the release",
+            )
+        earlier = earlier[own.size :]
+    return None
 
 
 def find_range(x: FloatArray, fs: float, s: BpSettings) -> tuple[int, int] | Refusal:
