@@ -28,7 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.outbox import NewRow, Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings
 from edge.publish.topics import Topics
 from simulators.harness import Mosquitto, Process, santebus
 from tests.helpers import obs_row

@@ -163,7 +163,8 @@ def telemetry_child(port: int, state: Path, seconds: float, hz: float) -> None:
     from edge.outbox import Outbox
     from edge.pipeline.telemetry import Sample, TelemetryBuffer
     from edge.publish.forwarder import Forwarder
-    from edge.publish.mqtt import MqttSettings, PahoPublisher
+    from edge.publish.mqtt import PahoPublisher
+    from edge.publish.port import MqttSettings
     from edge.publish.topics import Topics
 
     topics = Topics("bus-bench")

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import platform
-import time
 from collections import Counter
-from collections.abc import Callable
 
 import numpy as np
 import pydicom
@@ -29,20 +27,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
+from benchmarks.timing import best_of
 from edge.imaging import grade
 from simulators.fundus import FAULTS, generate
 
 OPHTHALMIC_PHOTOGRAPHY_8BIT = UID("1.2.840.10008.5.1.4.1.1.77.1.5.1")
-
-
-def _best(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` runs (the least disturbed by other work on the machine)."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def dicom_bytes(pixels: NDArray[np.uint8], jpeg: bool) -> bytes:
@@ -86,9 +75,9 @@ def timing() -> None:
         raw, jpeg = dicom_bytes(pixels, False), dicom_bytes(pixels, True)
         decoded = pydicom.dcmread(io.BytesIO(jpeg)).pixel_array
         assert decoded.shape == pixels.shape
-        t_grade = _best(lambda p=pixels: grade(p), 7)  # type: ignore[misc]
-        t_raw = _best(lambda b=raw: pydicom.dcmread(io.BytesIO(b)).pixel_array, 7)  # type: ignore[misc]
-        t_jpeg = _best(lambda b=jpeg: pydicom.dcmread(io.BytesIO(b)).pixel_array, 7)  # type: ignore[misc]
+        t_grade = best_of(lambda p=pixels: grade(p), 7)  # type: ignore[misc]
+        t_raw = best_of(lambda b=raw: pydicom.dcmread(io.BytesIO(b)).pixel_array, 7)  # type: ignore[misc]
+        t_jpeg = best_of(lambda b=jpeg: pydicom.dcmread(io.BytesIO(b)).pixel_array, 7)  # type: ignore[misc]
         print(
             f"| {width} x {height} | {t_grade * 1e3:.1f} ms | {t_raw * 1e3:.1f} ms "
             f"| {t_grade / t_raw:.1f} | {t_jpeg * 1e3:.1f} ms | {t_grade / t_jpeg:.2f} "

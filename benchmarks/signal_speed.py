@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
+from benchmarks.timing import best_of
 from edge.signal.oscillometry import analyze_bp
 from edge.signal.results import Refusal
 from edge.signal.streaming import LiveCuff
@@ -26,16 +26,6 @@ from edge.signal.tonometry import analyze_iop
 from simulators.physio.bp import simulate_bp
 from simulators.physio.cohort import draw_bp_case, draw_iop_case
 from simulators.physio.iop import simulate_iop
-
-
-def _best(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` runs (the least disturbed by other work on the machine)."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def _record_60s_1khz() -> np.ndarray:
@@ -58,11 +48,11 @@ def main() -> None:
     pressure = _record_60s_1khz()
     taps = np.sinc(np.linspace(-10, 10, 201) * 0.02) * np.hamming(201)
     taps /= taps.sum()
-    fir = _best(lambda: np.convolve(pressure, taps, mode="same"), 20)
+    fir = best_of(lambda: np.convolve(pressure, taps, mode="same"), 20)
     result = analyze_bp(pressure, 1000.0)
     if isinstance(result, Refusal):  # a refused record would time the early exit only
         raise SystemExit(f"the benchmark record was refused: {result.reason}")
-    bp = _best(lambda: analyze_bp(pressure, 1000.0), 10)
+    bp = best_of(lambda: analyze_bp(pressure, 1000.0), 10)
     print(f"plain FIR pass (201 taps, 60,000 samples): {fir * 1000:7.2f} ms")
     print(
         f"analyze_bp, {pressure.size / 1000:.0f} s at 1 kHz:                 {bp * 1000:7.2f} ms",
@@ -72,8 +62,8 @@ def main() -> None:
 
     rng = np.random.default_rng(7)
     puff = simulate_iop(draw_iop_case(rng, "right"), rng)
-    iop = _best(lambda: analyze_iop(puff.pressure, puff.light, puff.fs), 20)
-    puff_fir = _best(lambda: np.convolve(puff.light, taps, mode="same"), 50)
+    iop = best_of(lambda: analyze_iop(puff.pressure, puff.light, puff.fs), 20)
+    puff_fir = best_of(lambda: np.convolve(puff.light, taps, mode="same"), 50)
     print(
         f"analyze_iop, one puff ({puff.pressure.size} samples at {puff.fs:.0f} Hz):"
         f" {iop * 1000:.2f} ms = {iop / puff_fir:.1f} x a FIR pass over it"

@@ -20,19 +20,14 @@ from drivers.ble.driver import BleDriver, BleDriverSettings, BleStats
 from drivers.ble.link import BleLink, LinkSettings
 from drivers.ble.profiles import PROFILES
 from drivers.codec.sampletransfer import TransferStats
-from drivers.devices.airpuff import AirpuffDriver
 from drivers.devices.ct80 import Ct80Driver, Ct80Stats
-from drivers.devices.nibp import NibpDriver
 from drivers.devices.refractor import RefractorDriver, RefractorStats
-from drivers.readings import Delivery, RawRecording
+from drivers.readings import Delivery
 from drivers.transport import ByteTransport, open_transport
 from edge.config import (
-    AirpuffDevice,
     BleDevice,
     Ct80Device,
     EdgeConfig,
-    NibpDevice,
-    RawSignalDevice,
     RefractorDevice,
     SerialDevice,
 )
@@ -42,17 +37,15 @@ from edge.events import Events
 from edge.health.endpoints import HealthEndpoints
 from edge.health.snapshot import DriverStats, Sources
 from edge.outbox import Budget, Outbox
-from edge.pipeline.derive import RefusedArchive, SensorCalibration, active_sensor, derived
 from edge.pipeline.ingest import DeviceIdentity, Ingest
-from edge.pipeline.live import LivePressure
 from edge.pipeline.telemetry import TelemetryBuffer
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
-from edge.publish.port import Publisher, Will
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings, Publisher, Will
 from edge.publish.topics import Topics
+from edge.rawsignal import raw_deliveries
 from edge.sdnotify import Notifier
 from edge.service import Service, ServiceView
-from edge.signal.results import Refusal
 from edge.supervise import DeviceHealth, supervise
 from edge.vehicle.climate import Climate, OperatingGate
 from edge.vehicle.modbus import ModbusUnits
@@ -309,7 +302,17 @@ class Daemon:
                 return RefractorDriver(transport, device_id, stats=refr).deliveries()
 
         else:
-            deliveries = self._raw(device_id, device, events, health)
+            transfer = self.stats[device_id] = TransferStats()
+            deliveries = raw_deliveries(
+                device_id,
+                device,
+                calibrations=self.calibrations,
+                recordings_dir=self.config.recordings_dir,
+                timezone=self.config.gateway.timezone,
+                events=events,
+                health=health,
+                transfer=transfer,
+            )
 
         def commit(delivery: Delivery) -> int:
             return ingest.commit(identity, delivery)
@@ -323,54 +326,6 @@ class Daemon:
             reconnect_max=device.reconnect_max,
             health=health,
         )
-
-    def _raw(
-        self, device_id: str, device: RawSignalDevice, events: Events, health: DeviceHealth
-    ) -> Callable[[ByteTransport], AsyncIterator[Delivery]]:
-        """A raw-signal front-end's deliveries, with the readings derived from its records."""
-        nominal = SensorCalibration(device.pressure_gain, device.pressure_offset)
-        book = self.calibrations
-        serial = device.serial_number
-
-        def sensor(rec: RawRecording) -> SensorCalibration:
-            # the calibration valid on the day the record was taken (its device clock)
-            return active_sensor(nominal, book, serial, rec.device_time.date())
-
-        archive = RefusedArchive(self.config.recordings_dir / device_id, device.keep_refused)
-
-        def refused(rec: RawRecording, refusal: Refusal) -> None:
-            # the station measures again while the patient is still there
-            events.raise_event(
-                "signal.refused",
-                "warning",
-                device_id,
-                record=rec.record_key,
-                recording=rec.kind,
-                site=rec.site,
-                code=refusal.code,
-                reason=refusal.reason,
-            )
-
-        if isinstance(device, NibpDevice):
-            nibp_stats = self.stats[device_id] = TransferStats()
-            zone = ZoneInfo(self.config.gateway.timezone)
-            live = LivePressure(
-                lambda: active_sensor(nominal, book, serial, datetime.now(zone).date()), health
-            )
-
-            def deliveries(transport: ByteTransport) -> AsyncIterator[Delivery]:
-                driver = NibpDriver(transport, device_id, stats=nibp_stats, on_samples=live.feed)
-                return derived(driver.deliveries(), device_id, sensor, refused, archive)
-
-            return deliveries
-        assert isinstance(device, AirpuffDevice)
-        puff_stats = self.stats[device_id] = TransferStats()
-
-        def puffs(transport: ByteTransport) -> AsyncIterator[Delivery]:
-            driver = AirpuffDriver(transport, device_id, stats=puff_stats)
-            return derived(driver.deliveries(), device_id, sensor, refused, archive)
-
-        return puffs
 
     async def _ble(self, device_id: str, device: BleDevice, ingest: Ingest) -> None:
         identity = self._identity(device_id, device)

@@ -7,8 +7,8 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from edge.publish.mqtt import MqttSettings, PahoPublisher
-from edge.publish.port import InboundMessage
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import InboundMessage, MqttSettings
 
 
 class Capture:

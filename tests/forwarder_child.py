@@ -9,7 +9,8 @@ from pathlib import Path
 
 from edge.outbox import Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings
 from tests.helpers import TOPICS
 
 

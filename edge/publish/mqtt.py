@@ -34,8 +34,6 @@ import logging
 import socket
 import ssl
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -49,6 +47,7 @@ from edge.publish.port import (
     LinkError,
     LinkRefusedError,
     LinkState,
+    MqttSettings,
     PublishOutcome,
     Will,
 )
@@ -62,24 +61,6 @@ log = logging.getLogger(__name__)
 #: Implementation specific error, 0x97 Quota exceeded) may pass later.
 PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x99})
 _ACCEPTED = PublishOutcome(accepted=True, reason="Success (0)")  # the common case, shared
-
-
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    host: str
-    port: int
-    client_id: str
-    keepalive: int = 30
-    session_expiry: int = 7 * 24 * 3600
-    tls: bool = True
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    username: str | None = None
-    password_file: Path | None = None
-    connect_timeout: float = 10.0
-    #: QoS 1 messages awaiting PUBACK at once (paho's default of 20 throttles a backlog drain)
-    max_inflight: int = 100
 
 
 class UserProperties(Properties):

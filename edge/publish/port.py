@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 
@@ -36,6 +37,26 @@ class Will:
     topic: str
     payload: bytes
     retain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Where and how a link connects (MQTT 5 over TLS); the same for every attempt."""
+
+    host: str
+    port: int
+    client_id: str
+    keepalive: int = 30
+    session_expiry: int = 7 * 24 * 3600
+    tls: bool = True
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    connect_timeout: float = 10.0
+    #: QoS 1 messages awaiting PUBACK at once (paho's default of 20 throttles a backlog drain)
+    max_inflight: int = 100
 
 
 @dataclass(slots=True)

@@ -15,7 +15,8 @@ import pytest
 
 from edge.outbox import Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings
 from edge.publish.topics import Topics
 from simulators.backend.store import BackendStore
 from simulators.faultproxy import FaultProxy

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings
 from simulators.harness import Mosquitto
 from tests.contract_watch import ContractWatch
 from tests.helpers import TOPICS, event_row, obs_row

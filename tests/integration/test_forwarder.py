@@ -15,8 +15,8 @@ import pytest
 from edge.events import Events
 from edge.outbox import NewRow, Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
-from edge.publish.port import Publisher, PublishOutcome
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings, Publisher, PublishOutcome
 from edge.visits import VisitBook
 from edge.visits.commands import VisitCommands
 from simulators.backend.store import BackendStore, export_lines

@@ -22,8 +22,9 @@ from edge.events import Events
 from edge.outbox import NewRow, Outbox
 from edge.pipeline.media import MEDIA_SCHEMA, manifest_msg_id, media_manifest
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
+from edge.publish.mqtt import PahoPublisher
 from edge.publish.objects import ObjectPlan, chunk_rows, plan_object
+from edge.publish.port import MqttSettings
 from simulators.backend.objects import export_objects
 from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto

@@ -16,8 +16,8 @@ import pytest
 
 from edge.outbox import Outbox
 from edge.publish.forwarder import Forwarder, ForwarderSettings
-from edge.publish.mqtt import MqttSettings, PahoPublisher
-from edge.publish.port import Publisher
+from edge.publish.mqtt import PahoPublisher
+from edge.publish.port import MqttSettings, Publisher
 from simulators.backend.store import BackendStore
 from simulators.harness import Mosquitto, free_port
 from tests.contract_watch import observer_listener
