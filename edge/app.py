@@ -25,6 +25,7 @@ from drivers.devices.refractor import RefractorDriver, RefractorStats
 from drivers.readings import Delivery
 from drivers.transport import ByteTransport, open_transport
 from edge.config import (
+    NON_MEASURING,
     BleDevice,
     Ct80Device,
     EdgeConfig,
@@ -32,7 +33,6 @@ from edge.config import (
     SerialDevice,
 )
 from edge.config_imaging import RetinographDevice
-from edge.config_modbus import ModbusDevice
 from edge.events import Events
 from edge.health.endpoints import HealthEndpoints
 from edge.health.snapshot import DriverStats, Sources
@@ -159,7 +159,7 @@ class Daemon:
         for device_id in config.devices:  # "starting" until its first attempt (readiness)
             self.health.setdefault(device_id, DeviceHealth())
         for device_id, device in config.devices.items():
-            if isinstance(device, ModbusDevice | RetinographDevice):
+            if isinstance(device, NON_MEASURING):
                 continue
             run = (
                 self._ble(device_id, device, ingest)
@@ -251,7 +251,7 @@ class Daemon:
         conditions = {
             d: dev.operating
             for d, dev in config.devices.items()
-            if not isinstance(dev, ModbusDevice | RetinographDevice) and dev.operating is not None
+            if not isinstance(dev, NON_MEASURING) and dev.operating is not None
         }
         if conditions:
             ingest.gates.append(OperatingGate(climate, conditions))

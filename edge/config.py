@@ -11,21 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from drivers.ble.adapter import validate_adapter
 from drivers.errors import DeviceConfigError
 from drivers.transport import validate_url
+from edge.config_base import ID_SERIAL as _ID_SERIAL
+from edge.config_base import Strict as _Strict
 from edge.config_imaging import RetinographDevice
 from edge.config_modbus import ModbusDevice, OperatingConditions
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"
-#: as on a device's label; letters, digits, '.', '_' and '-' (it names a folder on disk)
-_ID_SERIAL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class GatewaySection(_Strict):
@@ -269,9 +265,9 @@ class EdgeConfig(_Strict):
     mqtt: MqttSection
     outbox: OutboxSection = OutboxSection()
     health: HealthSection = HealthSection()
-    devices: dict[Annotated[str, Field(pattern=_ID)], DeviceConfig] = {}
-    stations: dict[Annotated[str, Field(pattern=_ID)], StationSection] = {}
-    simulation: dict[str, Any] = {}
+    devices: dict[Annotated[str, Field(pattern=_ID)], DeviceConfig] = Field(default_factory=dict)
+    stations: dict[Annotated[str, Field(pattern=_ID)], StationSection] = Field(default_factory=dict)
+    simulation: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _stations_name_known_devices_once(self) -> EdgeConfig:

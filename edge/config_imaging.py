@@ -13,17 +13,14 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-#: as edge/config.py's ``_ID_SERIAL`` (not imported: edge/config.py imports this module)
-_ID_SERIAL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+from edge.config_base import ID_SERIAL as _ID_SERIAL
+from edge.config_base import Strict as _Strict
+
 #: an AE title (PS3.5 Table 6.2-1, VR AE): 1-16 characters of the default repertoire, no
 #: backslash, no control characters; leading and trailing spaces are not significant
 _AE_TITLE = r"^[ -\[\]-~]{1,16}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 AeTitle = Annotated[str, Field(pattern=_AE_TITLE)]

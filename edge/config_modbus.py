@@ -9,20 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from drivers.errors import DeviceConfigError
 from drivers.modbus.lines import parse_modbus_url
 from drivers.modbus.maps import RegisterMap, resolve_map
+from edge.config_base import ID_SERIAL as _ID_SERIAL
+from edge.config_base import Strict as _Strict
 
 #: a telemetry source name (it names a topic level): as device ids
 _SOURCE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
-#: as edge/config.py's ``_ID_SERIAL`` (not imported: edge/config.py imports this module)
-_ID_SERIAL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 Span = tuple[float, float]

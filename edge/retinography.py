@@ -48,8 +48,8 @@ from edge.events import Events, Severity
 from edge.imaging import Verdict as Grade
 from edge.imaging import grade
 from edge.outbox import NewRow, Outbox, OutboxError
-from edge.pipeline.media import MEDIA_SCHEMA, manifest_msg_id, media_manifest
-from edge.publish.objects import chunk_rows, plan_object
+from edge.pipeline.media import manifest_msg_id, media_manifest
+from edge.publish.objects import MANIFEST_SCHEMA, chunk_rows, plan_object
 from edge.publish.topics import Topics
 from edge.supervise import DeviceHealth
 from edge.visits import VisitBook
@@ -219,7 +219,7 @@ class Retinography:
         )
         rows = [
             NewRow(manifest_msg_id(plan.object_id), device_id, self.topics.obs(device_id),
-                   manifest, schema=MEDIA_SCHEMA),
+                   manifest, schema=MANIFEST_SCHEMA),
             *chunk_rows(plan, self.topics, device_id, data),
         ]  # fmt: skip
         try:

@@ -165,7 +165,10 @@ def _pixels_refusal(ds: Dataset) -> Refusal | None:
 
 
 def _deidentify(ds: Dataset, pseudonym: str, secret: bytes) -> Deidentified:
-    out = copy.deepcopy(ds)
+    # Not pydicom's decoded pixels nor the read buffer (validate() leaves both on ``ds``): for
+    # a 24 Mpx photograph a second decoded copy is 72 MB; the copy keeps the PixelData bytes.
+    skip = (getattr(ds, "_pixel_array", None), getattr(ds, "buffer", None))
+    out = copy.deepcopy(ds, {id(obj): None for obj in skip if obj is not None})
     out.preamble = bytes(128)  # PS3.10 7.1: free for applications; a camera may put text in it
     actions: list[str] = ["preamble: zeroed"]
     counts = _clean(out, pseudonym, secret, "", actions)

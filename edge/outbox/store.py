@@ -208,15 +208,7 @@ class Outbox(SpaceKeeping):
     @guarded
     def reject(self, msg_id: str, reason: str) -> bool:
         """Mark ``msg_id`` rejected with ``reason``; False when it is gone or rejected already."""
-        with self._transaction():
-            cur = self._db.execute(
-                "UPDATE outbox SET state = 'rejected', reason = ?"
-                " WHERE msg_id = ? AND state != 'rejected'",
-                (reason, msg_id),
-            )
-            if cur.rowcount:
-                self._bump("rejected_rows", 1)
-            return cur.rowcount > 0
+        return self.reject_with(msg_id, reason, (), "") is not None
 
     @guarded
     def reject_with(

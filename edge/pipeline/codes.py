@@ -67,6 +67,8 @@ class Panel:
 _NCT = "Non-contact (air-puff) tonometry"
 _RIGHT_EYE = Coding(SNOMED, "18944008", "Right eye structure")
 _LEFT_EYE = Coding(SNOMED, "8966001", "Left eye structure")
+#: the eye as a FHIR bodySite (SNOMED CT eye structures), by side
+EYES = {"right": _RIGHT_EYE, "left": _LEFT_EYE}
 _CH = Coding(SANTEBUS, "corneal-hysteresis", "Corneal hysteresis")
 _IOPCC = Coding(SANTEBUS, "iop-corneal-compensated", "Intraocular pressure, corneal-compensated")
 _ORA = "Air-puff tonometry with applanation signal analysis (Ocular Response Analyzer style)"
@@ -174,7 +176,7 @@ _K_PARTS = {
 
 def _eye_codes() -> None:
     """Refraction and keratometry panels of each eye, and their members, into the tables."""
-    for side, site in (("right", _RIGHT_EYE), ("left", _LEFT_EYE)):
+    for side, site in EYES.items():
         members = tuple(f"refraction.{side}.{part}" for part in _REFRACTION_PARTS)
         PANELS[f"refraction.{side}"] = Panel(_REFRACTION, None, members, site, _AUTOREFRACTION)
         for part, (code, unit, ucum) in _REFRACTION_PARTS.items():

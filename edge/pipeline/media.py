@@ -19,12 +19,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from edge.publish.objects import MANIFEST_SCHEMA, NAMESPACE, ObjectPlan, manifest_extension
-
-#: the ``schema`` user property of a manifest PUBLISH
-MEDIA_SCHEMA = MANIFEST_SCHEMA
-#: SNOMED CT eye structures, as on the tonometer's Observations
-_EYES = {"right": ("18944008", "Right eye structure"), "left": ("8966001", "Left eye structure")}
+from edge.pipeline.codes import EYES
+from edge.publish.objects import NAMESPACE, ObjectPlan, manifest_extension
 
 
 def manifest_msg_id(object_id: str) -> str:
@@ -82,10 +78,10 @@ def media_manifest(
             "identifier": {"system": "urn:santebus:visit", "value": subject},
         }
     if eye is not None:
-        if eye not in _EYES:
+        if eye not in EYES:
             raise ValueError(f"eye must be right or left, got {eye!r}")
-        code, display = _EYES[eye]
+        site = EYES[eye]  # as on the tonometer's Observations
         media["bodySite"] = {
-            "coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]
+            "coding": [{"system": site.system, "code": site.code, "display": site.display}]
         }
     return json.dumps(media, sort_keys=True, separators=(",", ":")).encode("utf-8")

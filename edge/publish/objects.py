@@ -43,7 +43,7 @@ from edge.publish.topics import Topics
 OBJECT_PRIORITY = 1
 #: the ``schema`` user property of a chunk PUBLISH
 CHUNK_SCHEMA = "santebus-object-chunk/1"
-#: ... and of a manifest PUBLISH (edge/pipeline/media.py: MEDIA_SCHEMA)
+#: ... and of a manifest PUBLISH (edge/pipeline/media.py writes the manifest)
 MANIFEST_SCHEMA = "fhir-r4-media/1"
 #: the URL of the manifest's complex extension on ``Media.content``
 EXTENSION_URL = "urn:santebus:fhir:extension:object"

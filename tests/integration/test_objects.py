@@ -20,10 +20,10 @@ from pathlib import Path
 
 from edge.events import Events
 from edge.outbox import NewRow, Outbox
-from edge.pipeline.media import MEDIA_SCHEMA, manifest_msg_id, media_manifest
+from edge.pipeline.media import manifest_msg_id, media_manifest
 from edge.publish.forwarder import Forwarder, ForwarderSettings
 from edge.publish.mqtt import PahoPublisher
-from edge.publish.objects import ObjectPlan, chunk_rows, plan_object
+from edge.publish.objects import MANIFEST_SCHEMA, ObjectPlan, chunk_rows, plan_object
 from edge.publish.port import MqttSettings
 from simulators.backend.objects import export_objects
 from simulators.backend.store import BackendStore
@@ -49,7 +49,7 @@ def _object(size: int, chunk_size: int, seed: int) -> tuple[bytes, ObjectPlan, l
             created=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
             eye="left",
         ),
-        schema=MEDIA_SCHEMA,
+        schema=MANIFEST_SCHEMA,
     )
     return data, plan, [manifest, *chunk_rows(plan, TOPICS, DEVICE, data)]
 
@@ -195,7 +195,7 @@ def test_a_refused_manifest_no_longer_blocks_the_next_object(
         if sub["url"] == "chunkSize":
             sub["valuePositiveInt"] = plan_a.size  # inconsistent: the backend refuses it
     rows_a[0] = NewRow(rows_a[0].msg_id, DEVICE, rows_a[0].topic,
-                       json.dumps(media).encode(), schema=MEDIA_SCHEMA)  # fmt: skip
+                       json.dumps(media).encode(), schema=MANIFEST_SCHEMA)  # fmt: skip
     data_b, plan_b, rows_b = _object(64 << 10, 16 << 10, seed=5)
     box = Outbox(tmp_path / "outbox.sqlite")
     box.add(rows_a)

@@ -21,12 +21,13 @@ from edge.cli_outbox import row_dict
 from edge.events import Events
 from edge.outbox import Budget, NewRow, Outbox, OutboxFullError, Row
 from edge.outbox.model import SCHEMA_VERSION
-from edge.pipeline.media import MEDIA_SCHEMA, manifest_msg_id, media_manifest
+from edge.pipeline.media import manifest_msg_id, media_manifest
 from edge.publish.forwarder import Forwarder, ForwarderSettings, _Window, publish_size
 from edge.publish.mqtt import UserProperties
 from edge.publish.objects import (
     CHUNK_SCHEMA,
     EXTENSION_URL,
+    MANIFEST_SCHEMA,
     OBJECT_PRIORITY,
     ObjectPlan,
     chunk_msg_id,
@@ -96,7 +97,7 @@ def test_the_manifest_example_is_what_the_builder_makes() -> None:
     media = json.loads(made)
     assert media == example["payload"]
     assert example["headers"] == {"msg-id": manifest_msg_id(plan.object_id),
-                                  "schema": MEDIA_SCHEMA}  # fmt: skip
+                                  "schema": MANIFEST_SCHEMA}  # fmt: skip
     assert media["content"]["extension"] == [manifest_extension(plan)]
     assert "hash" not in media["content"]  # R4 Attachment.hash is SHA-1: never our sha256
     topic = TOPICS.obs("fundus-1")
@@ -260,7 +261,7 @@ def _object(data: bytes, size: int, scope: str = "") -> tuple[ObjectPlan, list[N
     """An object as the daemon stores it: the manifest row, then its chunk rows."""
     plan = plan_object(data, chunk_size=size, scope=scope)
     manifest = NewRow(manifest_msg_id(plan.object_id), "fundus-1", TOPICS.obs("fundus-1"),
-                      _media(plan), schema=MEDIA_SCHEMA)  # fmt: skip
+                      _media(plan), schema=MANIFEST_SCHEMA)  # fmt: skip
     return plan, [manifest, *chunk_rows(plan, TOPICS, "fundus-1", data)]
 
 
@@ -410,7 +411,7 @@ def test_a_chunk_row_is_shown_as_metadata_not_garbled_text() -> None:
                   "pending", 0, 0.0, None, None, 1, CHUNK_SCHEMA)  # fmt: skip
     assert row_dict(box_row)["payload"] == {"bytes": 300, "sha256": plan.chunk_sha256[0]}
     manifest = Row(2, rows[0].msg_id, "fundus-1", "clinical", rows[0].topic, rows[0].payload,
-                   "pending", 0, 0.0, None, None, 0, MEDIA_SCHEMA)  # fmt: skip
+                   "pending", 0, 0.0, None, None, 0, MANIFEST_SCHEMA)  # fmt: skip
     assert row_dict(manifest)["payload"]["resourceType"] == "Media"
 
 

@@ -262,6 +262,7 @@ def to_readings(record: Ct80Record) -> tuple[DeviceReading, ...]:
     An eye whose average field is blank (not measured, or errors only) yields no reading.
     """
     out = []
+    key = record.key  # a hash of the encoded record: computed once, shared by its readings
     for side, eye in (("right", record.right), ("left", record.left)):
         if eye.average.kind == "absent":
             continue
@@ -271,7 +272,7 @@ def to_readings(record: Ct80Record) -> tuple[DeviceReading, ...]:
                 value=eye.average.mmhg,
                 unit="mmHg",
                 device_time=record.time,
-                record_key=record.key,
+                record_key=key,
                 status=_STATUS[eye.average.kind],
                 components=tuple(r.mmhg for r in eye.readings),
             )

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 def to_readings(record: RefractorRecord) -> tuple[DeviceReading, ...]:
     """The readings of one block, eye by eye (an eye not measured yields none)."""
     out: list[DeviceReading] = []
+    key = record.key  # a hash of the encoded block: computed once, shared by its readings
 
     def add(quantity: str, value: float, unit: str, decimals: int, status: ReadingStatus) -> None:
         out.append(
@@ -40,7 +41,7 @@ def to_readings(record: RefractorRecord) -> tuple[DeviceReading, ...]:
                 value=value,
                 unit=unit,
                 device_time=record.time,
-                record_key=record.key,
+                record_key=key,
                 status=status,
                 decimals=decimals,
             )
